@@ -1,0 +1,10 @@
+"""CuTe DSL kernels, one module per kernel. Imported only by the build (jax_fa4.build), never at run time.
+
+`KERNELS` says which modules the build compiles and for which GPU architectures. Each module exposes
+`VARIANTS`, `SIGNATURE(variant)` and `compile_variant(variant, arch)`; optional `CI_VARIANTS` (the reduced set CI
+builds) and `variant_name(variant)` (a short stable tag; otherwise the variant's repr is sanitised).
+"""
+
+KERNELS = {
+    "combine": ("sm_90a", "sm_100a"),
+}
