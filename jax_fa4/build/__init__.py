@@ -9,6 +9,7 @@ at run time. See BUILD.md.
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import hashlib
 import json
 import os
@@ -134,8 +135,16 @@ def _link(jobs: list[Job], cache: Path, out_dir: Path, jobs_parallel: int) -> st
     return "linked"
 
 
-def build(kernel_names=None, archs=None, reduced=False, jobs_parallel=None, cache_dir=None, out_dir=None) -> Path:
-    """Builds (or reuses) every planned kernel and the FFI library; returns the library's path."""
+@dataclasses.dataclass
+class BuildResult:
+    library: Path
+    built: list      # names of variants compiled in this run (the rest came from the cache)
+    cached: list
+    link: str        # "linked" or "cached"
+
+
+def build(kernel_names=None, archs=None, reduced=False, jobs_parallel=None, cache_dir=None, out_dir=None):
+    """Builds (or reuses) every planned kernel and the FFI library; returns a BuildResult."""
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     out = Path(out_dir) if out_dir else LIB_DIR
     jobs_parallel = jobs_parallel or os.cpu_count() or 1
@@ -144,13 +153,14 @@ def build(kernel_names=None, archs=None, reduced=False, jobs_parallel=None, cach
     if not jobs:
         raise ValueError("nothing to build: no kernel matches the requested kernels/architectures")
     _log(f"{len(jobs)} kernel variants, {jobs_parallel} parallel compiles, cache {cache}")
-    done = 0
+    outcome = {"built": [], "cached": []}
     with concurrent.futures.ThreadPoolExecutor(jobs_parallel) as pool:
         for job, seconds, how in pool.map(lambda j: _compile(j, cache), jobs):
-            done += 1
-            _log(f"[{done}/{len(jobs)}] {job.name}: {how}" + (f" in {seconds:.1f} s" if how == "built" else ""))
+            outcome[how].append(job.name)
+            _log(f"[{len(outcome['built']) + len(outcome['cached'])}/{len(jobs)}] {job.name}: {how}"
+                 + (f" in {seconds:.1f} s" if how == "built" else ""))
     how = _link(jobs, cache, out, jobs_parallel)
     library = out / LIBRARY_NAME
     _log(f"library {library} ({how}, {library.stat().st_size / 2**20:.1f} MiB) "
          f"in {time.perf_counter() - start:.1f} s total")
-    return library
+    return BuildResult(library, outcome["built"], outcome["cached"], how)
