@@ -70,3 +70,13 @@ def built_variants(module: str, arch: str):
     suffix = "__" + arch.replace("_", "")
     return sorted(name[len(module) + 2:-len(suffix)] for name, e in manifest["handlers"].items()
                   if e["module"] == module and name.endswith(suffix))
+
+
+def export_safety_checks():
+    """`jax.export` refuses custom calls it does not know to be stable; pass this list as `disabled_checks` to
+    export programs that call jax_fa4 kernels. The deserialising process must `import jax_fa4` (which registers
+    the same stable target names) before calling the program."""
+    import jax
+
+    manifest = load() or {"handlers": {}}
+    return [jax.export.DisabledSafetyCheck.custom_call(e["target"]) for e in manifest["handlers"].values()]
