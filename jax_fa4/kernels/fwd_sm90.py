@@ -1,0 +1,632 @@
+"""SM90 (Hopper) varlen forward attention kernel in CuTe DSL, with the dynamic persistent tile scheduler.
+
+Why: packed variable-length batches leave most of a one-CTA-per-tile grid idle on skewed batches; here ~one CTA per SM
+pulls tiles (longest first, heads swept L at a time for L2 reuse) from a per-call atomic counter, decoded through the
+scheduler metadata (see /tmp/jaxfa4_spec.md "Tile decode" and jax_fa4/metadata.py).
+
+Host-function arguments, in order (= SIGNATURE(variant); tensors compact row-major, every extent dynamic except D/Dv):
+    q [total_q, H, D] in, k [total_k, Hk, D] in, v [total_k, Hk, Dv] in,
+    cu_seqlens_q [B+1] in, cu_seqlens_k [B+1] in, seqlen_q [B] in, seqlen_k [B] in (used lengths, always passed),
+    num_m_blocks [B] in, num_splits [B] in, virtual_batch_idx [B] in, num_heads_in_l2 [B] in, tile_prefix [B+1] in,
+    o [total_q, H, Dv] out, lse [H, total_q] f32 out (natural log), tile_counter [1] i32 scratch_zero,
+    softmax_scale f32, softcap f32 (0 = off), window_left i32, window_right i32 (-1 = unbounded; read only by the
+    "local" variants: "causal" is right = 0 / left unbounded, "none" ignores both), num_ctas i32 (grid size),
+    scheduler_mode i32 (0 = static: CTA c takes tiles c, c + num_ctas, ... ; with num_ctas >= total tiles this is the
+    one-CTA-per-tile scheduler of the ablation. 1 = dynamic: tiles pulled with atomicAdd on tile_counter), stream.
+H and Hk are runtime (q.shape[1], k.shape[1]); D = Dv and the dtype are compile-time (the variant).
+
+Metadata contract (MetadataConfig): tile_m = TILE_M, tile_n = tile_config(variant)["tile_n"], pack_gqa=False,
+head_dim = head_dim_v = D, causal / window as the variant. Splits: the decode is generic, but split-KV is not
+implemented: only split-0 tiles are computed (each over the whole key range), tiles with split > 0 are skipped, so
+max_splits must be 1 (otherwise the output is still right, just not split).
+
+Output coverage: every row inside [cu_q[b], cu_q[b] + seqlen_q[b]) is written by its tile (rows >= seqlen_q[b] of a
+tile are never written, so sequences never clobber each other). Rows between cu_q[b] + seqlen_q[b] and cu_q[b+1],
+and rows past cu_q[B], get o = 0 and lse = -inf from the producer warpgroup's idle warps (1..3) at kernel start.
+A row with no visible key gets o = 0, lse = -inf.
+
+Design notes
+- CTA = 3 warpgroups (384 threads). WG0 = producer (setmaxnreg 24): warp 0 runs the scheduler (atomic fetch of the
+  next tile is issued before the current tile's loads, decode done by the producer and handed to the consumers
+  through a 2-slot smem mailbox guarded by an mbarrier pipeline) and issues all TMA loads; warps 1..3 zero the
+  padding rows. WG1/WG2 = consumers (setmaxnreg 240), rows 0..63 / 64..127 of the 128-row Q tile; both read the same
+  K/V stages.
+- Tiles: tile_m = 128 (2 x wgmma m64), tile_n by head dim (TILE_N), D = Dv. smem: Q (1 stage), K and V in separate
+  TMA pipelines of `stages` stages each (K of block n can land while V of block n is still in flight; QK^T starts on
+  K alone). Budget: see tile_config(); e.g. D=128: Q 32 KiB + 2 x (K 32 + V 32) KiB = 160 KiB.
+- Varlen TMA: one descriptor over the whole packed tensor; each tile offsets the coordinate tensor by cu_seqlens
+  (cute.domain_offset). Rows beyond the sequence read the neighbour's rows (or TMA zero fill past the end); they are
+  masked (keys: col >= seqlen_k -> -inf; queries: rows >= seqlen_q are not stored).
+- Per KV block (visited from the last to the first): S = Q K^T (wgmma SS, fp32), softcap (tanh) if on, mask only on
+  blocks that cross a boundary (seqlen_k, causal diagonal, window edges; decided per block at run time), online
+  softmax with exp2 and the scale folded into one FFMA, O rescale, P converted to bf16/fp16 in registers and fed to
+  O += P V as the register A operand (wgmma RS). Fully masked blocks are never visited: the block range is the
+  spec's n-block range of the tile.
+- Epilogue: O normalised by the row sum, stored straight from registers (per-row predicate row < seqlen_q), LSE by
+  the thread holding column 0 of each row.
+Not yet done: intra-warpgroup overlap of softmax with the PV GEMM, inter-warpgroup GEMM ordering barrier, smem/TMA
+epilogue, pack_gqa, split-KV partial outputs.
+"""
+
+import math
+
+import cutlass
+import cutlass.cute as cute
+import cutlass.pipeline as pipeline
+import cutlass.utils as utils
+import cutlass.utils.hopper_helpers as sm90_utils
+from cutlass import Float32, Int32, const_expr
+from cutlass.cute.nvgpu import cpasync, warpgroup
+from cutlass.cute.runtime import make_fake_compact_tensor, make_fake_stream
+from cutlass.tensor_utils import LayoutEnum
+import cuda.bindings.driver as cuda
+
+DTYPES = {"bf16": cutlass.BFloat16, "fp16": cutlass.Float16}
+HEAD_DIMS = (64, 96, 128, 192, 256)
+MASKS = ("none", "causal", "local")
+VARIANTS = tuple((dt, d, mk) for dt in DTYPES for d in HEAD_DIMS for mk in MASKS)
+CI_VARIANTS = (("bf16", 128, "causal"),)
+
+TILE_M = 128
+TILE_N = {64: 128, 96: 128, 128: 128, 192: 96, 256: 80}
+SMEM_BUDGET = 200 * 1024  # bytes of Q + K/V stages; H100 allows 227 KiB per CTA
+MAX_STAGES = 3
+TILE_STAGES = 2  # mailbox slots for scheduled tiles
+LOG2E = math.log2(math.e)
+_DEBUG = bool(int(__import__('os').environ.get('FWD_SM90_DEBUG', '0')))
+NUM_THREADS = 384
+PRODUCER_REGS = 24
+CONSUMER_REGS = 240
+
+
+def tile_config(variant):
+    """Tile shape and pipeline depth of a variant (the metadata must use the same tile_m / tile_n)."""
+    dtype_name, d, _ = variant
+    itemsize = DTYPES[dtype_name].width // 8
+    tile_n = TILE_N[d]
+    q_bytes = TILE_M * d * itemsize
+    stage_bytes = 2 * tile_n * d * itemsize
+    stages = max(2, min(MAX_STAGES, (SMEM_BUDGET - q_bytes) // stage_bytes))
+    return {"tile_m": TILE_M, "tile_n": tile_n, "stages": stages, "pack_gqa": False,
+            "smem_bytes": q_bytes + stages * stage_bytes}
+
+
+def variant_name(variant):
+    dtype_name, d, mask = variant
+    return f"{dtype_name}_d{d}_{mask}"
+
+
+def SIGNATURE(variant):
+    return [
+        ("q", "in"), ("k", "in"), ("v", "in"),
+        ("cu_seqlens_q", "in"), ("cu_seqlens_k", "in"), ("seqlen_q", "in"), ("seqlen_k", "in"),
+        ("num_m_blocks", "in"), ("num_splits", "in"), ("virtual_batch_idx", "in"), ("num_heads_in_l2", "in"),
+        ("tile_prefix", "in"),
+        ("o", "out"), ("lse", "out"), ("tile_counter", "scratch_zero"),
+        ("softmax_scale", "f32"), ("softcap", "f32"), ("window_left", "i32"), ("window_right", "i32"),
+        ("num_ctas", "i32"), ("scheduler_mode", "i32"),
+    ]
+
+
+def _acc_mn(t):
+    """View a wgmma accumulator fragment ((2, 2, N/8), M, N) as (rows, cols) = ((2, M), (2, N/8, N))."""
+    s, d = t.layout.shape, t.layout.stride
+    layout = cute.make_layout(((s[0][1], s[1]), (s[0][0], s[0][2], s[2])),
+                              stride=((d[0][1], d[1]), (d[0][0], d[0][2], d[2])))
+    return cute.make_tensor(t.iterator, layout)
+
+
+def _acc_as_a_layout(acc_layout):
+    """Register layout of the RS-wgmma A operand ((2, 2, 2), M, K/16) over the same storage order as the
+    accumulator ((2, 2, N/8), M, N): a k16 slice of A is two consecutive n8 chunks of C."""
+    s, d = acc_layout.shape, acc_layout.stride
+    return cute.make_layout(((s[0][0], s[0][1], 2), s[1], (s[2], s[0][2] // 2)),
+                            stride=((d[0][0], d[0][1], d[0][2]), d[1], (d[2], 2 * d[0][2])))
+
+
+class FwdSm90:
+    def __init__(self, variant):
+        dtype_name, d, mask = variant
+        cfg = tile_config(variant)
+        self.dtype = DTYPES[dtype_name]
+        self.hdim = d
+        self.hdim_v = d
+        self.mask = mask
+        self.tile_m = cfg["tile_m"]
+        self.tile_n = cfg["tile_n"]
+        self.stages = cfg["stages"]
+
+    # ------------------------------------------------------------------------------------------------ host side
+    @cute.jit
+    def __call__(self, q: cute.Tensor, k: cute.Tensor, v: cute.Tensor, cu_q: cute.Tensor, cu_k: cute.Tensor,
+                 seq_q: cute.Tensor, seq_k: cute.Tensor, num_m_blocks: cute.Tensor, num_splits: cute.Tensor,
+                 vbatch: cute.Tensor, heads_l2: cute.Tensor, tile_prefix: cute.Tensor, o: cute.Tensor,
+                 lse: cute.Tensor, tile_counter: cute.Tensor, softmax_scale: Float32, softcap: Float32,
+                 window_left: Int32, window_right: Int32, num_ctas: Int32, scheduler_mode: Int32,
+                 stream: cuda.CUstream):
+        tm, tn, d, dv = self.tile_m, self.tile_n, self.hdim, self.hdim_v
+        # TMA views: Q/K as (seq, d, head) with d contiguous; V as (dv, seq, head) so that it is the N-major
+        # B operand of O = P V.
+        mQ = cute.make_tensor(q.iterator, cute.make_layout((q.shape[0], d, q.shape[1]),
+                                                           stride=(q.stride[0], 1, q.stride[1])))
+        mK = cute.make_tensor(k.iterator, cute.make_layout((k.shape[0], d, k.shape[1]),
+                                                           stride=(k.stride[0], 1, k.stride[1])))
+        mVt = cute.make_tensor(v.iterator, cute.make_layout((dv, v.shape[0], v.shape[1]),
+                                                            stride=(1, v.stride[0], v.stride[1])))
+
+        tiled_mma_qk = sm90_utils.make_trivial_tiled_mma(
+            self.dtype, self.dtype, warpgroup.OperandMajorMode.K, warpgroup.OperandMajorMode.K, Float32,
+            (tm // 64, 1, 1), (64, tn))
+        tiled_mma_pv = sm90_utils.make_trivial_tiled_mma(
+            self.dtype, self.dtype, warpgroup.OperandMajorMode.K, warpgroup.OperandMajorMode.MN, Float32,
+            (tm // 64, 1, 1), (64, dv), warpgroup.OperandSource.RMEM)
+
+        sQ_layout = sm90_utils.make_smem_layout_a(LayoutEnum.ROW_MAJOR, (tm, tn, d), self.dtype, 1)
+        sK_layout = sm90_utils.make_smem_layout_b(LayoutEnum.ROW_MAJOR, (tm, tn, d), self.dtype, self.stages)
+        sV_layout = sm90_utils.make_smem_layout_b(LayoutEnum.COL_MAJOR, (tm, dv, tn), self.dtype, self.stages)
+        sQ_one = cute.slice_(sQ_layout, (None, None, 0))
+        sK_one = cute.slice_(sK_layout, (None, None, 0))
+        sV_one = cute.slice_(sV_layout, (None, None, 0))
+        self.q_bytes = cute.size_in_bytes(self.dtype, sQ_one)
+        self.k_bytes = cute.size_in_bytes(self.dtype, sK_one)
+        self.v_bytes = cute.size_in_bytes(self.dtype, sV_one)
+
+        g2s = cpasync.CopyBulkTensorTileG2SOp()
+        tma_q, tma_mQ = cpasync.make_tiled_tma_atom(g2s, mQ, sQ_one, (tm, d))
+        tma_k, tma_mK = cpasync.make_tiled_tma_atom(g2s, mK, sK_one, (tn, d))
+        tma_v, tma_mV = cpasync.make_tiled_tma_atom(g2s, mVt, sV_one, (dv, tn))
+
+        @cute.struct
+        class SharedStorage:
+            mbar_q: cute.struct.MemRange[cutlass.Int64, 2]
+            mbar_k: cute.struct.MemRange[cutlass.Int64, 2 * self.stages]
+            mbar_v: cute.struct.MemRange[cutlass.Int64, 2 * self.stages]
+            mbar_tile: cute.struct.MemRange[cutlass.Int64, 2 * TILE_STAGES]
+            tile_info: cute.struct.MemRange[Int32, 4 * TILE_STAGES]
+            sQ: cute.struct.Align[cute.struct.MemRange[self.dtype, cute.cosize(sQ_layout)], 1024]
+            sK: cute.struct.Align[cute.struct.MemRange[self.dtype, cute.cosize(sK_layout)], 1024]
+            sV: cute.struct.Align[cute.struct.MemRange[self.dtype, cute.cosize(sV_layout)], 1024]
+
+        self.shared_storage = SharedStorage
+
+        self.kernel(tma_q, tma_mQ, tma_k, tma_mK, tma_v, tma_mV, o, lse, cu_q, cu_k, seq_q, seq_k, num_m_blocks,
+                    num_splits, vbatch, heads_l2, tile_prefix, tile_counter, softmax_scale, softcap, window_left,
+                    window_right, scheduler_mode, tiled_mma_qk, tiled_mma_pv, sQ_layout, sK_layout,
+                    sV_layout).launch(grid=[num_ctas, 1, 1], block=[NUM_THREADS, 1, 1], stream=stream,
+                                      min_blocks_per_mp=1)
+
+    # ---------------------------------------------------------------------------------------------- device side
+    @cute.kernel
+    def kernel(self, tma_q: cute.CopyAtom, mQ: cute.Tensor, tma_k: cute.CopyAtom, mK: cute.Tensor,
+               tma_v: cute.CopyAtom, mVt: cute.Tensor, mO: cute.Tensor, mLSE: cute.Tensor, cu_q: cute.Tensor,
+               cu_k: cute.Tensor, seq_q: cute.Tensor, seq_k: cute.Tensor, num_m_blocks: cute.Tensor,
+               num_splits: cute.Tensor, vbatch: cute.Tensor, heads_l2: cute.Tensor, tile_prefix: cute.Tensor,
+               tile_counter: cute.Tensor, softmax_scale: Float32, softcap: Float32, window_left: Int32,
+               window_right: Int32, scheduler_mode: Int32, tiled_mma_qk: cute.TiledMma,
+               tiled_mma_pv: cute.TiledMma, sQ_layout: cute.ComposedLayout, sK_layout: cute.ComposedLayout,
+               sV_layout: cute.ComposedLayout):
+        tidx, _, _ = cute.arch.thread_idx()
+        warp_idx = cute.arch.make_warp_uniform(cute.arch.warp_idx())
+        if warp_idx == 0:
+            cpasync.prefetch_descriptor(tma_q)
+            cpasync.prefetch_descriptor(tma_k)
+            cpasync.prefetch_descriptor(tma_v)
+
+        smem = utils.SmemAllocator()
+        storage = smem.allocate(self.shared_storage)
+
+        one_thread = pipeline.CooperativeGroup(pipeline.Agent.Thread, 1)
+        consumer_warps = pipeline.CooperativeGroup(pipeline.Agent.Thread, 8)
+        pipe_q = pipeline.PipelineTmaAsync.create(
+            barrier_storage=storage.mbar_q.data_ptr(), num_stages=1, producer_group=one_thread,
+            consumer_group=consumer_warps, tx_count=self.q_bytes, defer_sync=True)
+        pipe_k = pipeline.PipelineTmaAsync.create(
+            barrier_storage=storage.mbar_k.data_ptr(), num_stages=self.stages, producer_group=one_thread,
+            consumer_group=consumer_warps, tx_count=self.k_bytes, defer_sync=True)
+        pipe_v = pipeline.PipelineTmaAsync.create(
+            barrier_storage=storage.mbar_v.data_ptr(), num_stages=self.stages, producer_group=one_thread,
+            consumer_group=consumer_warps, tx_count=self.v_bytes, defer_sync=True)
+        # Tile mailbox: the whole producer warp arrives (lane 0 wrote the slot), every consumer thread releases.
+        pipe_tile = pipeline.PipelineAsync.create(
+            barrier_storage=storage.mbar_tile.data_ptr(), num_stages=TILE_STAGES,
+            producer_group=pipeline.CooperativeGroup(pipeline.Agent.Thread, 32),
+            consumer_group=pipeline.CooperativeGroup(pipeline.Agent.Thread, 256), defer_sync=True)
+        cute.arch.mbarrier_init_fence()
+        cute.arch.sync_threads()
+
+        sQ = storage.sQ.get_tensor(sQ_layout.outer, swizzle=sQ_layout.inner)
+        sK = storage.sK.get_tensor(sK_layout.outer, swizzle=sK_layout.inner)
+        sV = storage.sV.get_tensor(sV_layout.outer, swizzle=sV_layout.inner)
+        sTile = storage.tile_info.get_tensor(cute.make_layout((4, TILE_STAGES)))
+
+        if warp_idx < 4:
+            cute.arch.setmaxregister_decrease(PRODUCER_REGS)
+            if warp_idx == 0:
+                self.producer(tma_q, mQ, tma_k, mK, tma_v, mVt, sQ, sK, sV, sTile, pipe_q, pipe_k, pipe_v,
+                              pipe_tile, cu_q, cu_k, seq_q, seq_k, num_m_blocks, num_splits, vbatch, heads_l2,
+                              tile_prefix, tile_counter, window_left, window_right, scheduler_mode)
+            else:
+                self.fill_padding(mO, mLSE, cu_q, seq_q, warp_idx - 1)
+        else:
+            cute.arch.setmaxregister_increase(CONSUMER_REGS)
+            self.consumer(tiled_mma_qk, tiled_mma_pv, sQ, sK, sV, sTile, pipe_q, pipe_k, pipe_v, pipe_tile, mO,
+                          mLSE, cu_q, cu_k, seq_q, seq_k, softmax_scale, softcap, window_left, window_right,
+                          tidx - 128)
+
+    # ------------------------------------------------------------------------------------------- shared logic
+    @cute.jit
+    def n_block_range(self, m_block: Int32, sq: Int32, sk: Int32, window_left: Int32, window_right: Int32):
+        """[n_min, n_max) of key blocks visible to any row of the m-block: the spec's n-block range."""
+        i_min = m_block * self.tile_m
+        i_max = cutlass.min(sq - 1, (m_block + 1) * self.tile_m - 1)
+        off = sk - sq
+        lo = Int32(0)
+        hi = sk - 1
+        if const_expr(self.mask == "causal"):
+            hi = cutlass.min(hi, i_max + off)
+        if const_expr(self.mask == "local"):
+            if window_right >= 0:
+                hi = cutlass.min(hi, i_max + off + window_right)
+            if window_left >= 0:
+                lo = cutlass.max(lo, i_min + off - window_left)
+        n_min = lo // self.tile_n
+        n_max = n_min
+        if hi >= lo:
+            n_max = hi // self.tile_n + 1
+        return n_min, n_max
+
+    @cute.jit
+    def decode_tile(self, t: Int32, num_batch: Int32, num_m_blocks: cute.Tensor, num_splits: cute.Tensor,
+                    vbatch: cute.Tensor, heads_l2: cute.Tensor, tile_prefix: cute.Tensor):
+        """Linear tile index -> (batch, head, m_block, split), exactly as the spec's "Tile decode"."""
+        lo = Int32(0)
+        hi = num_batch
+        while hi - lo > 1:  # largest p with tile_prefix[p] <= t; tile_prefix[0] = 0 <= t
+            mid = (lo + hi) // 2
+            if tile_prefix[mid] <= t:
+                lo = mid
+            else:
+                hi = mid
+        b = vbatch[lo]
+        u = t - tile_prefix[lo]
+        n_l2 = heads_l2[b]
+        n_split = num_splits[b]
+        n_m = num_m_blocks[b]
+        per_group = n_l2 * n_m * n_split
+        g = u // per_group
+        r = u - g * per_group
+        m_block = n_m - 1 - r // (n_l2 * n_split)
+        r2 = r % (n_l2 * n_split)
+        head = g * n_l2 + r2 // n_split
+        split = r2 % n_split
+        return b, head, m_block, split
+
+    @cute.jit
+    def next_tile(self, t: Int32, tile_counter: cute.Tensor, scheduler_mode: Int32):
+        """The CTA's next linear tile: static stride, or the next ticket of the per-call atomic counter."""
+        nxt = t + cute.arch.grid_dim()[0]
+        if scheduler_mode == 1:
+            ticket = Int32(0)
+            if cute.arch.lane_idx() == 0:
+                ticket = cute.arch.atomic_add(tile_counter.iterator, Int32(1), sem="relaxed", scope="gpu")
+            nxt = cute.arch.shuffle_sync(ticket, 0)
+        return nxt
+
+    # ---------------------------------------------------------------------------------------------- producer
+    @cute.jit
+    def producer(self, tma_q, mQ, tma_k, mK, tma_v, mVt, sQ, sK, sV, sTile, pipe_q, pipe_k, pipe_v, pipe_tile,
+                 cu_q, cu_k, seq_q, seq_k, num_m_blocks, num_splits, vbatch, heads_l2, tile_prefix, tile_counter,
+                 window_left, window_right, scheduler_mode):
+        lane = cute.arch.lane_idx()
+        num_batch = seq_q.shape[0]
+        total_tiles = tile_prefix[num_batch]
+        qhead_per_kv = mQ.shape[2] // mK.shape[2]
+        tile_state = pipeline.make_pipeline_state(pipeline.PipelineUserType.Producer, TILE_STAGES)
+        q_state = pipeline.make_pipeline_state(pipeline.PipelineUserType.Producer, 1)
+        kv_state = pipeline.make_pipeline_state(pipeline.PipelineUserType.Producer, self.stages)
+
+        t = cute.arch.block_idx()[0]
+        if scheduler_mode == 1:
+            t = self.next_tile(t, tile_counter, scheduler_mode)
+        while t < total_tiles:
+            # Prefetch the next ticket now; its latency hides behind this tile's loads.
+            t_next = self.next_tile(t, tile_counter, scheduler_mode)
+            b, head, m_block, split = self.decode_tile(t, num_batch, num_m_blocks, num_splits, vbatch, heads_l2,
+                                                       tile_prefix)
+            if split == 0:
+                pipe_tile.producer_acquire(tile_state)
+                if lane == 0:
+                    sTile[0, tile_state.index] = Int32(1)
+                    sTile[1, tile_state.index] = b
+                    sTile[2, tile_state.index] = head
+                    sTile[3, tile_state.index] = m_block
+                pipe_tile.producer_commit(tile_state)
+                tile_state.advance()
+
+                off_q = cu_q[b]
+                off_k = cu_k[b]
+                sq = seq_q[b]
+                sk = seq_k[b]
+                n_min, n_max = self.n_block_range(m_block, sq, sk, window_left, window_right)
+                if n_max > n_min:
+                    head_kv = head // qhead_per_kv
+                    gQ = cute.local_tile(cute.domain_offset((off_q, 0, 0), mQ)[None, None, head],
+                                         (self.tile_m, self.hdim), (m_block, 0))
+                    gK = cute.local_tile(cute.domain_offset((off_k, 0, 0), mK)[None, None, head_kv],
+                                         (self.tile_n, self.hdim), (None, 0))
+                    gV = cute.local_tile(cute.domain_offset((0, off_k, 0), mVt)[None, None, head_kv],
+                                         (self.hdim_v, self.tile_n), (0, None))
+                    tQsQ, tQgQ = cpasync.tma_partition(tma_q, 0, cute.make_layout(1),
+                                                       cute.group_modes(sQ, 0, 2), cute.group_modes(gQ, 0, 2))
+                    tKsK, tKgK = cpasync.tma_partition(tma_k, 0, cute.make_layout(1),
+                                                       cute.group_modes(sK, 0, 2), cute.group_modes(gK, 0, 2))
+                    tVsV, tVgV = cpasync.tma_partition(tma_v, 0, cute.make_layout(1),
+                                                       cute.group_modes(sV, 0, 2), cute.group_modes(gV, 0, 2))
+                    # K of the first block, then Q, then V: QK^T can start before V lands.
+                    n = n_max - 1
+                    pipe_k.producer_acquire(kv_state)
+                    cute.copy(tma_k, tKgK[None, n], tKsK[None, kv_state.index],
+                              tma_bar_ptr=pipe_k.producer_get_barrier(kv_state))
+                    pipe_q.producer_acquire(q_state)
+                    cute.copy(tma_q, tQgQ, tQsQ[None, 0], tma_bar_ptr=pipe_q.producer_get_barrier(q_state))
+                    q_state.advance()
+                    pipe_v.producer_acquire(kv_state)
+                    cute.copy(tma_v, tVgV[None, n], tVsV[None, kv_state.index],
+                              tma_bar_ptr=pipe_v.producer_get_barrier(kv_state))
+                    kv_state.advance()
+                    for i in cutlass.range(n_max - 1 - n_min, unroll=1):
+                        n = n_max - 2 - i
+                        pipe_k.producer_acquire(kv_state)
+                        cute.copy(tma_k, tKgK[None, n], tKsK[None, kv_state.index],
+                                  tma_bar_ptr=pipe_k.producer_get_barrier(kv_state))
+                        pipe_v.producer_acquire(kv_state)
+                        cute.copy(tma_v, tVgV[None, n], tVsV[None, kv_state.index],
+                                  tma_bar_ptr=pipe_v.producer_get_barrier(kv_state))
+                        kv_state.advance()
+            t = t_next
+        # End marker for the consumers.
+        pipe_tile.producer_acquire(tile_state)
+        if lane == 0:
+            sTile[0, tile_state.index] = Int32(0)
+        pipe_tile.producer_commit(tile_state)
+
+    # ----------------------------------------------------------------------------------------- padding rows
+    @cute.jit
+    def fill_padding(self, mO: cute.Tensor, mLSE: cute.Tensor, cu_q: cute.Tensor, seq_q: cute.Tensor,
+                     fill_warp: Int32):
+        """o = 0, lse = -inf on rows no sequence uses: [cu_q[b] + seqlen_q[b], cu_q[b+1]) and [cu_q[B], total_q)."""
+        lane = cute.arch.lane_idx()
+        num_batch = seq_q.shape[0]
+        total_q = mO.shape[0]
+        num_heads = mO.shape[1]
+        first = cute.arch.block_idx()[0] * 3 + fill_warp
+        stride = cute.arch.grid_dim()[0] * 3
+        row_elems = num_heads * self.hdim_v
+        zero = Float32(0.0).to(mO.element_type)
+        for s in cutlass.range(first, num_batch + 1, stride, unroll=1):
+            start = cu_q[num_batch]
+            end = total_q
+            if s < num_batch:
+                start = cu_q[s] + seq_q[s]
+                end = cu_q[s + 1]
+            for tok in cutlass.range(start, end, unroll=1):
+                for e in cutlass.range(lane, row_elems, 32, unroll=1):
+                    mO[tok, e // self.hdim_v, e % self.hdim_v] = zero
+                for h in cutlass.range(lane, num_heads, 32, unroll=1):
+                    mLSE[h, tok] = -Float32.inf
+
+    # ---------------------------------------------------------------------------------------------- consumer
+    @cute.jit
+    def consumer(self, tiled_mma_qk, tiled_mma_pv, sQ, sK, sV, sTile, pipe_q, pipe_k, pipe_v, pipe_tile, mO, mLSE,
+                 cu_q, cu_k, seq_q, seq_k, softmax_scale: Float32, softcap: Float32, window_left: Int32,
+                 window_right: Int32, tidx: Int32):
+        tm, tn = self.tile_m, self.tile_n
+        wg = cute.arch.make_warp_uniform(tidx // 128)
+        wg_layout = cute.make_layout(tm // 64, stride=128)
+        wg_qk = tiled_mma_qk.get_slice(wg_layout(wg))
+        wg_pv = tiled_mma_pv.get_slice(wg_layout(wg))
+        thr_qk = tiled_mma_qk.get_slice(tidx)
+        thr_pv = tiled_mma_pv.get_slice(tidx)
+
+        tSrQ = tiled_mma_qk.make_fragment_A(wg_qk.partition_A(sQ))  # (MMA, MMA_M, MMA_K, 1)
+        tSrK = tiled_mma_qk.make_fragment_B(wg_qk.partition_B(sK))  # (MMA, MMA_N, MMA_K, stages)
+        tOrV = tiled_mma_pv.make_fragment_B(wg_pv.partition_B(sV))  # (MMA, MMA_N, MMA_K, stages)
+        acc_S = thr_qk.make_fragment_C(thr_qk.partition_shape_C((tm, tn)))
+        acc_O = thr_pv.make_fragment_C(thr_pv.partition_shape_C((tm, self.hdim_v)))
+        tOrP = cute.make_rmem_tensor(_acc_as_a_layout(acc_S.layout), self.dtype)
+        tOrP_as_acc = cute.make_tensor(tOrP.iterator, acc_S.layout)
+        acc_S_mn = _acc_mn(acc_S)
+        acc_O_mn = _acc_mn(acc_O)
+        tScS_mn = _acc_mn(thr_qk.partition_C(cute.make_identity_tensor((tm, tn))))
+        tOcO_mn = _acc_mn(thr_pv.partition_C(cute.make_identity_tensor((tm, self.hdim_v))))
+        num_rows = cute.size(acc_S_mn, mode=[0])
+        if const_expr(_DEBUG):
+            print("acc_S", acc_S.layout, "acc_S_mn", acc_S_mn.layout, "tOrP", tOrP.layout)
+            print("acc_O", acc_O.layout, "tScS_mn", tScS_mn, "tOcO_mn", tOcO_mn)
+            print("tSrQ", tSrQ.layout, "tSrK", tSrK.layout, "tOrV", tOrV.layout)
+            print("pv tv_layout_A", tiled_mma_pv.tv_layout_A, "qk tv_layout_C", tiled_mma_qk.tv_layout_C)
+        row_max = cute.make_rmem_tensor(cute.make_layout(num_rows), Float32)
+        row_sum = cute.make_rmem_tensor(cute.make_layout(num_rows), Float32)
+
+        # Softcap folds the scale into tanh's argument; the exp2 scale is then softcap * log2(e).
+        logit_scale = softmax_scale
+        tanh_in_scale = Float32(1.0)
+        if softcap > Float32(0.0):
+            logit_scale = softcap
+            tanh_in_scale = softmax_scale / softcap
+        scale_log2 = logit_scale * LOG2E
+
+        tile_state = pipeline.make_pipeline_state(pipeline.PipelineUserType.Consumer, TILE_STAGES)
+        q_state = pipeline.make_pipeline_state(pipeline.PipelineUserType.Consumer, 1)
+        kv_state = pipeline.make_pipeline_state(pipeline.PipelineUserType.Consumer, self.stages)
+
+        pipe_tile.consumer_wait(tile_state)
+        valid = sTile[0, tile_state.index]
+        b = sTile[1, tile_state.index]
+        head = sTile[2, tile_state.index]
+        m_block = sTile[3, tile_state.index]
+        pipe_tile.consumer_release(tile_state)
+        tile_state.advance()
+        while valid != 0:
+            off_q = cu_q[b]
+            sq = seq_q[b]
+            sk = seq_k[b]
+            n_min, n_max = self.n_block_range(m_block, sq, sk, window_left, window_right)
+            off = sk - sq
+            row0 = m_block * tm
+            for r in cutlass.range_constexpr(num_rows):
+                row_max[r] = -Float32.inf
+                row_sum[r] = Float32(0.0)
+            acc_O.fill(0.0)
+            if n_max > n_min:
+                pipe_q.consumer_wait(q_state)
+                for i in cutlass.range(n_max - n_min, unroll=1):
+                    n = n_max - 1 - i
+                    # S = Q K^T
+                    pipe_k.consumer_wait(kv_state)
+                    warpgroup.fence()
+                    for kb in cutlass.range_constexpr(cute.size(tSrQ, mode=[2])):
+                        tiled_mma_qk.set(warpgroup.Field.ACCUMULATE, kb != 0)
+                        cute.gemm(tiled_mma_qk, acc_S, tSrQ[None, None, kb, 0],
+                                  tSrK[None, None, kb, kv_state.index], acc_S)
+                    warpgroup.commit_group()
+                    warpgroup.wait_group(0)
+                    pipe_k.consumer_release(kv_state)
+
+                    if softcap > Float32(0.0):
+                        for e in cutlass.range_constexpr(cute.size(acc_S)):
+                            acc_S[e] = cute.math.tanh(acc_S[e] * tanh_in_scale)
+                    self.apply_mask(acc_S_mn, tScS_mn, n, row0, sq, sk, off, window_left, window_right)
+                    self.online_softmax(acc_S_mn, acc_O_mn, row_max, row_sum, scale_log2)
+                    tOrP_as_acc.store(acc_S.load().to(self.dtype))
+
+                    # O += P V
+                    pipe_v.consumer_wait(kv_state)
+                    warpgroup.fence()
+                    tiled_mma_pv.set(warpgroup.Field.ACCUMULATE, True)
+                    for kb in cutlass.range_constexpr(cute.size(tOrP, mode=[2])):
+                        cute.gemm(tiled_mma_pv, acc_O, tOrP[None, None, kb],
+                                  tOrV[None, None, kb, kv_state.index], acc_O)
+                    warpgroup.commit_group()
+                    warpgroup.wait_group(0)
+                    pipe_v.consumer_release(kv_state)
+                    kv_state.advance()
+                pipe_q.consumer_release(q_state)
+                q_state.advance()
+
+            self.epilogue(acc_O_mn, tOcO_mn, row_max, row_sum, mO, mLSE, off_q, row0, sq, head, logit_scale)
+
+            pipe_tile.consumer_wait(tile_state)
+            valid = sTile[0, tile_state.index]
+            b = sTile[1, tile_state.index]
+            head = sTile[2, tile_state.index]
+            m_block = sTile[3, tile_state.index]
+            pipe_tile.consumer_release(tile_state)
+            tile_state.advance()
+
+    @cute.jit
+    def apply_mask(self, acc_S_mn: cute.Tensor, tScS_mn: cute.Tensor, n: Int32, row0: Int32, sq: Int32,
+                   sk: Int32, off: Int32, window_left: Int32, window_right: Int32):
+        """-inf on keys a row may not see; only for blocks that cross a boundary (decided per block)."""
+        tm, tn = self.tile_m, self.tile_n
+        col0 = n * tn
+        need = col0 + tn > sk
+        if const_expr(self.mask == "causal"):
+            need = need or (col0 + tn - 1 > row0 + off)
+        if const_expr(self.mask == "local"):
+            need = need or (window_right >= 0 and col0 + tn - 1 > row0 + off + window_right)
+            need = need or (window_left >= 0 and col0 < row0 + tm - 1 + off - window_left)
+        if need:
+            for r in cutlass.range_constexpr(cute.size(acc_S_mn, mode=[0])):
+                i = row0 + tScS_mn[r, 0][0]
+                # keys [lim_lo, lim_hi) of this row, relative to col0
+                lim_hi = sk - col0
+                lim_lo = -col0
+                if const_expr(self.mask == "causal"):
+                    lim_hi = cutlass.min(lim_hi, i + off + 1 - col0)
+                if const_expr(self.mask == "local"):
+                    if window_right >= 0:
+                        lim_hi = cutlass.min(lim_hi, i + off + window_right + 1 - col0)
+                    if window_left >= 0:
+                        lim_lo = i + off - window_left - col0
+                for c in cutlass.range_constexpr(cute.size(acc_S_mn, mode=[1])):
+                    j = tScS_mn[0, c][1]
+                    if j >= lim_hi or j < lim_lo:
+                        acc_S_mn[r, c] = -Float32.inf
+
+    @cute.jit
+    def online_softmax(self, acc_S_mn: cute.Tensor, acc_O_mn: cute.Tensor, row_max: cute.Tensor,
+                       row_sum: cute.Tensor, scale_log2: Float32):
+        """Online softmax of one block: new row max (4 threads share a row), P = exp2(S * c - max * c), O and
+        the partial row sum rescaled by exp2((old max - new max) * c). -inf rows stay finite (max treated as 0)."""
+        for r in cutlass.range_constexpr(cute.size(acc_S_mn, mode=[0])):
+            mx = acc_S_mn[r, 0]
+            for c in cutlass.range_constexpr(1, cute.size(acc_S_mn, mode=[1])):
+                mx = cute.arch.fmax(mx, acc_S_mn[r, c])
+            mx = cute.arch.fmax(mx, cute.arch.shuffle_sync_bfly(mx, offset=1))
+            mx = cute.arch.fmax(mx, cute.arch.shuffle_sync_bfly(mx, offset=2))
+            new_max = cute.arch.fmax(mx, row_max[r])
+            max_scaled = new_max * scale_log2
+            if new_max == -Float32.inf:
+                max_scaled = Float32(0.0)
+            corr = cute.math.exp2(row_max[r] * scale_log2 - max_scaled, fastmath=True)
+            row_max[r] = new_max
+            s = Float32(0.0)
+            for c in cutlass.range_constexpr(cute.size(acc_S_mn, mode=[1])):
+                p = cute.math.exp2(acc_S_mn[r, c] * scale_log2 - max_scaled, fastmath=True)
+                acc_S_mn[r, c] = p
+                s += p
+            row_sum[r] = row_sum[r] * corr + s
+            for c in cutlass.range_constexpr(cute.size(acc_O_mn, mode=[1])):
+                acc_O_mn[r, c] = acc_O_mn[r, c] * corr
+
+    @cute.jit
+    def epilogue(self, acc_O_mn: cute.Tensor, tOcO_mn: cute.Tensor, row_max: cute.Tensor, row_sum: cute.Tensor,
+                 mO: cute.Tensor, mLSE: cute.Tensor, off_q: Int32, row0: Int32, sq: Int32, head: Int32,
+                 logit_scale: Float32):
+        """O / row_sum and LSE = max * c + ln(sum) for rows < seqlen_q; empty rows -> 0 and -inf."""
+        for r in cutlass.range_constexpr(cute.size(acc_O_mn, mode=[0])):
+            total = row_sum[r]
+            total += cute.arch.shuffle_sync_bfly(total, offset=1)
+            total += cute.arch.shuffle_sync_bfly(total, offset=2)
+            inv = Float32(0.0)
+            lse_val = -Float32.inf
+            if total > Float32(0.0):
+                inv = Float32(1.0) / total
+                lse_val = row_max[r] * logit_scale + cute.math.log(total)
+            i = row0 + tOcO_mn[r, 0][0]
+            if i < sq:
+                tok = off_q + i
+                for c in cutlass.range_constexpr(cute.size(acc_O_mn, mode=[1])):
+                    mO[tok, head, tOcO_mn[0, c][1]] = (acc_O_mn[r, c] * inv).to(mO.element_type)
+                if tOcO_mn[r, 0][1] == 0:
+                    mLSE[head, tok] = lse_val
+
+
+def _fake(dtype, shape, align):
+    return make_fake_compact_tensor(dtype, shape, stride_order=tuple(reversed(range(len(shape)))),
+                                    assumed_align=align)
+
+
+def compile_variant(variant, arch):
+    if variant not in VARIANTS:
+        raise ValueError(f"unsupported fwd_sm90 variant {variant!r}; supported: dtype in {tuple(DTYPES)}, "
+                         f"head_dim in {HEAD_DIMS}, mask in {MASKS}")
+    dtype_name, d, _ = variant
+    dtype = DTYPES[dtype_name]
+    total_q, total_k, heads, heads_kv, batch, batch1 = (cute.sym_int() for _ in range(6))
+    i32, f32 = cutlass.Int32, cutlass.Float32
+    args = (
+        _fake(dtype, (total_q, heads, d), 16),
+        _fake(dtype, (total_k, heads_kv, d), 16),
+        _fake(dtype, (total_k, heads_kv, d), 16),
+        _fake(i32, (batch1,), 4), _fake(i32, (batch1,), 4), _fake(i32, (batch,), 4), _fake(i32, (batch,), 4),
+        _fake(i32, (batch,), 4), _fake(i32, (batch,), 4), _fake(i32, (batch,), 4), _fake(i32, (batch,), 4),
+        _fake(i32, (batch1,), 4),
+        _fake(dtype, (total_q, heads, d), 16),
+        _fake(f32, (heads, total_q), 4),
+        _fake(i32, (1,), 4),
+        f32(1.0), f32(0.0), i32(-1), i32(-1), i32(1), i32(1),
+        make_fake_stream(),
+    )
+    return cute.compile(FwdSm90(variant), *args, options=f"--gpu-arch {arch}")
