@@ -1,0 +1,58 @@
+"""Device-synchronised timing and the device ceilings every result is read against.
+
+Calls are dispatched asynchronously, so each sample times `inner` back-to-back calls and ends with
+`block_until_ready` on the last output (one stream: all earlier calls are done too). `inner` is chosen so a sample
+lasts about a millisecond, which hides the launch overhead for tiny decodes without hiding anything else. When a
+workload's inputs fit in L2, calls rotate through several input sets so repeated calls do not run from a hot cache.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def measure(fn, arg_sets, *, warmup=2, min_reps=5, max_reps=30, max_seconds=2.0, sample_seconds=1e-3):
+    """Median seconds per call of `fn(*args)` over rotating `arg_sets` (fn already compiled for them)."""
+    n = len(arg_sets)
+    for i in range(warmup * n):
+        jax.block_until_ready(fn(*arg_sets[i % n]))
+    t0 = time.perf_counter()
+    jax.block_until_ready(fn(*arg_sets[0]))
+    estimate = max(time.perf_counter() - t0, 1e-7)
+    inner = int(min(64, max(1, sample_seconds / estimate)))
+    samples, k = [], 0
+    deadline = time.perf_counter() + max_seconds
+    while len(samples) < min_reps or (len(samples) < max_reps and time.perf_counter() < deadline):
+        t0 = time.perf_counter()
+        out = None
+        for _ in range(inner):
+            out = fn(*arg_sets[k % n])
+            k += 1
+        jax.block_until_ready(out)
+        samples.append((time.perf_counter() - t0) / inner)
+    return {"median_s": statistics.median(samples), "min_s": min(samples), "max_s": max(samples),
+            "reps": len(samples), "calls_per_sample": inner}
+
+
+def matmul_ceiling(n=8192, dtype=jnp.bfloat16):
+    """bf16 dense matmul throughput (TFLOP/s) on an n^3 product: the compute roofline to compare against."""
+    ka, kb = jax.random.split(jax.random.PRNGKey(123))
+    sets = [(jax.random.normal(ka, (n, n), dtype), jax.random.normal(kb, (n, n), dtype))]
+    fn = jax.jit(jnp.dot)
+    t = measure(fn, sets)["median_s"]
+    return {"n": n, "ms": t * 1e3, "tflops": 2 * n ** 3 / t / 1e12}
+
+
+def bandwidth_ceiling(nbytes=2 << 30, dtype=jnp.bfloat16):
+    """Streaming throughput (TB/s): an elementwise copy (bytes read + written) and a reduction (bytes read)."""
+    n = nbytes // np.dtype(jnp.bfloat16).itemsize
+    x = jax.random.normal(jax.random.PRNGKey(7), (n,), dtype)
+    copy = measure(jax.jit(lambda a: -a), [(x,)])["median_s"]
+    read = measure(jax.jit(lambda a: jnp.sum(a, dtype=jnp.float32)), [(x,)])["median_s"]
+    return {"bytes": int(nbytes), "copy_ms": copy * 1e3, "copy_tbps": 2 * nbytes / copy / 1e12,
+            "read_ms": read * 1e3, "read_tbps": nbytes / read / 1e12}

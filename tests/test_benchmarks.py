@@ -1,0 +1,136 @@
+"""CPU tests of the benchmark harness: exact FLOP accounting, workload generators, and an end-to-end quick run."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmarks import masks, oracle, workloads
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def brute_pairs(sq, sk, causal, window):
+    """Independent count: build the full boolean mask from the bottom-right definition and sum it."""
+    left, right = window
+    i = np.arange(sq)[:, None]
+    j = np.arange(sk)[None, :]
+    ok = np.broadcast_to((j >= 0) & (j < sk), (sq, sk)).copy()
+    if causal:
+        ok &= j <= i + sk - sq
+    if left >= 0:
+        ok &= j >= i + sk - sq - left
+    if right >= 0:
+        ok &= j <= i + sk - sq + right
+    return int(ok.sum())
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_pair_count_matches_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    for _ in range(40):
+        sq, sk = (int(x) for x in rng.integers(0, 70, size=2))
+        causal = bool(rng.integers(2))
+        window = tuple(int(x) for x in rng.integers(-1, 20, size=2))
+        assert masks.attended_pairs(sq, sk, causal, window) == brute_pairs(sq, sk, causal, window), \
+            (sq, sk, causal, window)
+
+
+def test_pair_count_known_values():
+    assert masks.attended_pairs(4, 4, True) == 10
+    assert masks.attended_pairs(2, 5, True) == 4 + 5          # bottom-right: last row sees all keys
+    assert masks.attended_pairs(5, 2, True) == 0 + 0 + 0 + 1 + 2  # first sq - sk rows see nothing
+    assert masks.attended_pairs(3, 3, False, (1, 0)) == 1 + 2 + 2
+    assert masks.attended_pairs(1, 1000, True) == 1000
+
+
+def test_flops_and_bytes():
+    # 4 * pairs * H * D forward, 3.5x with backward
+    wl = workloads.Workload("t", "dense", (8, 8), (8, 8), True, num_heads=4, num_kv_heads=2, head_dim=16)
+    assert wl.flops() == 4 * (2 * 36) * 4 * 16
+    assert wl.flops(backward=True) == int(3.5 * wl.flops())
+    assert wl.bytes() == (16 * 4 * 32 + 16 * 2 * 32) * 2
+
+
+def test_packed_train_lengths():
+    lens = workloads.lognormal_lengths(32768)
+    assert sum(lens) == 32768
+    assert all(16 <= n <= 8192 for n in lens[:-1]) and 1 <= lens[-1] <= 8192
+    assert lens == workloads.lognormal_lengths(32768)            # deterministic
+    assert len(set(lens)) > 10                                    # actually ragged
+    # the clipping is applied: tiny totals are filled with documents of at least 16 tokens
+    small = workloads.lognormal_lengths(1000, mean_log=1.0, sigma=0.1)
+    assert all(n == 16 for n in small[:-1]) and sum(small) == 1000
+
+
+def test_full_workloads_match_design():
+    wls = {w.group + ":" + w.name: w for w in workloads.all_workloads()}
+    dense = [w for w in wls.values() if w.group == "dense"]
+    assert sorted((w.batch, w.seqlens_q[0], w.causal) for w in dense) == [(4, 8192, False), (4, 8192, True),
+                                                                         (16, 2048, True)]
+    for w in wls.values():
+        assert (w.num_heads, w.num_kv_heads, w.head_dim, w.dtype) == (32, 8, 128, "bfloat16")
+    packed = next(w for w in wls.values() if w.group == "packed-train")
+    assert packed.total_q == packed.total_k == 32768 and packed.causal and packed.backward
+    mixed = next(w for w in wls.values() if w.group == "mixed-serve")
+    assert mixed.seqlens_q[:4] == (4096,) * 4 and mixed.seqlens_k[:4] == (4096,) * 4
+    dec = np.asarray(mixed.seqlens_k[4:])
+    assert len(dec) == 124 and set(mixed.seqlens_q[4:]) == {1} and dec.min() >= 1024 and dec.max() < 32768
+    assert mixed.seqlens_k == next(w for w in workloads.all_workloads() if w.group == "mixed-serve").seqlens_k
+    long = next(w for w in wls.values() if w.group == "long-decode")
+    assert long.seqlens_q == (1,) * 32 and long.seqlens_k == (131072,) * 32 and long.memory_bound
+
+
+def test_oracle_detects_wrong_output():
+    """The gate must fail a wrong result (here: keys shifted by one) and pass the right one."""
+    import jax.numpy as jnp
+    wl = workloads.Workload("t", "packed-train", (5, 1, 9), (5, 7, 9), True, num_heads=4, num_kv_heads=2,
+                            head_dim=8, dtype="float32")
+    rng = np.random.default_rng(0)
+    q = rng.standard_normal((wl.total_q, 4, 8)).astype(np.float32)
+    k = rng.standard_normal((wl.total_k, 2, 8)).astype(np.float32)
+    v = rng.standard_normal((wl.total_k, 2, 8)).astype(np.float32)
+    sample = oracle.Sample(wl, jnp.asarray(q), jnp.asarray(k), jnp.asarray(v))
+    cu_q, cu_k = wl.cu_seqlens()
+
+    def dense(q, k, v):   # independent loop implementation in float64
+        out = np.zeros_like(q, dtype=np.float64)
+        for b in range(wl.batch):
+            sq, sk = wl.seqlens_q[b], wl.seqlens_k[b]
+            for h in range(4):
+                s = q[cu_q[b]:cu_q[b + 1], h] @ k[cu_k[b]:cu_k[b + 1], h // 2].T / np.sqrt(8)
+                s = np.where(np.arange(sk)[None] <= np.arange(sq)[:, None] + sk - sq, s, -np.inf)
+                p = np.exp(s - s.max(1, keepdims=True))
+                out[cu_q[b]:cu_q[b + 1], h] = (p / p.sum(1, keepdims=True)) @ v[cu_k[b]:cu_k[b + 1], h // 2]
+        return out
+
+    good = dense(q.astype(np.float64), k, v)
+    assert oracle.verdict({"out": sample.check_output(good)}, "float32") == "ok"
+    bad = dense(q.astype(np.float64), np.roll(k, 1, axis=0), v)
+    assert oracle.verdict({"out": sample.check_output(bad)}, "float32") == "WRONG"
+    nan = good.copy()
+    nan[cu_q[2] + wl.seqlens_q[2] - 1] = np.nan   # the gate always samples the last row of a sequence
+    assert oracle.verdict({"out": sample.check_output(nan)}, "float32") == "WRONG"
+
+
+def test_quick_run_writes_outputs(tmp_path):
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    cmd = [sys.executable, "-m", "benchmarks.run", "--quick", "--out", str(tmp_path),
+           "--only", "dense-4x128", "packed-train", "mixed-serve", "long-decode"]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for name in ("results.json", "results.md", "tflops.png"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    record = json.loads((tmp_path / "results.json").read_text())
+    rows = record["results"]
+    cudnn = [r for r in rows if r["impl"].startswith("cudnn")]
+    assert cudnn and all(r["status"] == "not available" for r in cudnn)
+    ref = [r for r in rows if r["impl"] == "reference-xla"]
+    assert {r["workload"].split("-")[0] for r in ref} >= {"dense", "packed", "mixed", "long"}
+    assert all(r["status"] == "ok" and r["ms"] > 0 and max(r["errors"].values()) < 2e-2 for r in ref), ref
+    assert any(r["pass"] == "fwd+bwd" for r in ref)
+    assert "| workload | pass | impl |" in proc.stdout
