@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from benchmarks import impls as impls_mod
-from benchmarks import oracle, report, timing, workloads
+from benchmarks import ablation, oracle, report, timing, workloads
 
 ABLATION_WORKLOADS = ("packed-train", "mixed-serve")
 
@@ -152,25 +152,6 @@ def _timed_row(wl, impl, pass_, t, errors):
                 tbps=wl.bytes() / s / 1e12 if pass_ == "fwd" else None, errors=errors, timing=t)
 
 
-def _scheduler_modes():
-    try:
-        import jax_fa4
-    except Exception as exc:
-        return None, f"import jax_fa4 failed: {_short(exc)}"
-    modes = getattr(jax_fa4, "SCHEDULER_MODES", None)
-    if not modes:
-        return None, "jax_fa4 exposes no SCHEDULER_MODES (varlen_attention(..., scheduler_mode=...)) yet"
-    return tuple(modes), None
-
-
-def ablation_impls():
-    """jax_fa4 kernels under each scheduler mode, when the package exposes them; else one explanatory row."""
-    modes, reason = _scheduler_modes()
-    if modes is None:
-        return [], reason
-    return [impls_mod.Fa4("kernel", extra_kwargs={"scheduler_mode": m}, name=f"jax_fa4[{m}]") for m in modes], None
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
     ap.add_argument("--quick", action="store_true", help="toy sizes (smoke test; used on CPU by the tests)")
@@ -213,7 +194,7 @@ def main(argv=None):
 
     rows = record["results"]
     l2 = _l2_bytes()
-    abl_impls, abl_reason = ablation_impls()
+    abl_impls, abl_reason = ablation.mode_impls()
     for index, wl in enumerate(workloads.select(workloads.all_workloads(args.quick), args.only)):
         print(f"[{time.time() - start:6.1f}s] {wl.name}: {wl.describe()}", flush=True)
         per_set = wl.bytes() * (2 if wl.backward else 1)
@@ -227,9 +208,11 @@ def main(argv=None):
         for impl in candidates:
             run_impl(wl, impl, [tuple(s) for s in sets], sample, args, rows)
             gc.collect()
-        if not args.no_ablation and wl.group in ABLATION_WORKLOADS and abl_reason:
-            rows.append({"workload": "ablation:" + wl.name, "group": "ablation", "impl": "jax_fa4 scheduler modes",
-                         "family": "jax_fa4", "pass": "fwd", "status": "not available", "reason": abl_reason})
+        if not args.no_ablation and wl.group in ABLATION_WORKLOADS:
+            if abl_reason:
+                rows.append(ablation._row(wl, "jax_fa4 scheduler modes", "fwd", "not available", reason=abl_reason))
+            rows.extend(ablation.prepare_latency(wl, args))
+            rows.extend(ablation.layers(wl, q, k, v, args))
         del sets, q, k, v, do, sample
         gc.collect()
     record["elapsed_s"] = time.time() - start
