@@ -1,0 +1,46 @@
+"""The main job: `python -m jax_fa4 demo` runs and checks itself; the command line lists its commands."""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+
+from jax_fa4 import __main__ as cli
+from jax_fa4 import demo
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def test_demo_oracle_is_attention():
+    """The demo's own float64 check agrees with the tests' oracle (so the demo's comparison means something)."""
+    import oracle
+
+    rng = np.random.default_rng(4)
+    cu_q, cu_k = np.array([0, 3, 3, 12]), np.array([0, 5, 6, 20])
+    q, k, v = rng.standard_normal((12, 4, 8)), rng.standard_normal((20, 2, 8)), rng.standard_normal((20, 2, 8))
+    got = demo._oracle(q, k, v, cu_q, cu_k, True, (4, 0))
+    want = oracle.attention(q, k, v, cu_q, cu_k, causal=True, window=(4, 0))["out"]
+    assert oracle.rel_err(got, want) < 1e-12
+
+
+def test_demo_runs_in_process():
+    lines = []
+    rows = demo.run(repeats=1, printer=lines.append)
+    assert len(rows) == len(demo.CASES) and all(r["ok"] for r in rows)
+    assert all(r["rel_err"] > 0 for r in rows)             # a real comparison, not a copy
+    assert "all cases within tolerance" in lines[-1]
+
+
+def test_cli_help_and_demo_subprocess():
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    res = subprocess.run([sys.executable, "-m", "jax_fa4", "--help"], capture_output=True, text=True, env=env,
+                         cwd=ROOT, timeout=120)
+    assert res.returncode == 0 and "demo" in res.stdout
+    res = subprocess.run([sys.executable, "-m", "jax_fa4", "demo", "--repeats", "1"], capture_output=True,
+                         text=True, env=env, cwd=ROOT, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "backend" in res.stdout and "all cases within tolerance" in res.stdout
+    assert cli.main(["nope"]) == 2
+    assert set(cli.COMMANDS) >= {"demo"}
