@@ -307,3 +307,38 @@ def test_batch_100k_long_sequences_chunked():
     f = md.to_numpy()
     assert f["num_m_blocks"][0] == 64 and f["num_m_blocks"][1] == 1
     assert set(f["virtual_batch_idx"][:100]) == set(range(0, batch, 1000))
+
+
+_BUILD_SCRIPT = r"""
+import os, sys, tempfile
+from jax_fa4 import metadata
+from jax_fa4.kernels import prepare
+assert prepare.CHUNK == metadata.PREPARE_CHUNK, (prepare.CHUNK, metadata.PREPARE_CHUNK)
+assert prepare.WORKSPACE_ARRAYS == metadata.PREPARE_WORKSPACE_ARRAYS
+assert [n for n, k in prepare.SIGNATURE("small") if k == "i32"] == list(
+    metadata.prepare_kernel_scalars(metadata.make_config(num_heads=2, num_kv_heads=1, head_dim=64),
+                                    use_seqused_q=False, use_seqused_k=False))
+assert set(prepare.VARIANTS) == {metadata.prepare_kernel_variant(1), metadata.prepare_kernel_variant(10**5)}
+arch = os.environ["CUTE_DSL_ARCH"]
+out = tempfile.mkdtemp()
+for variant in prepare.VARIANTS:
+    prepare.compile_variant(variant, arch).export_to_c(out, "prepare_" + variant, "jaxfa4_test_prepare_" + variant)
+print(sorted(os.listdir(out)))
+"""
+
+
+@pytest.mark.build
+@pytest.mark.parametrize("arch", ["sm_90a", "sm_100a"])
+def test_prepare_kernel_compiles_and_exports(arch):
+    """The prepare kernel AOT-compiles for `arch` and exports; its contract constants match this module's."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, CUTE_DSL_ARCH=arch, PYTHONPATH=str(root))
+    done = subprocess.run([sys.executable, "-c", _BUILD_SCRIPT], env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "prepare_large.o" in done.stdout and "prepare_small.h" in done.stdout

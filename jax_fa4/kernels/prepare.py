@@ -1,0 +1,379 @@
+"""Prepare kernel: SchedulerMetadata on the device from cu_seqlens / seqused (CuTe DSL, any architecture).
+
+Why on the device: the metadata depends on sequence lengths that live on the GPU; computing it there keeps
+`prepare_scheduler_metadata` inside jit with no host synchronisation. The definition is the shared spec's, as
+implemented by jax_fa4.metadata.compute_metadata; this kernel must equal it bit for bit (tests/test_prepare_gpu.py).
+
+Work is cut into chunks of CHUNK = 1024 sequences, one CTA of 1024 threads per chunk, in four phases:
+  1 stats  : per sequence (one warp; lanes stride over m-blocks, warp reductions): num_m_blocks, n-blocks summed and
+             maximised over m-blocks (mask-aware), num_heads_in_l2; per chunk the sum of n-blocks.
+  2 splits : the global sum -> split target; per sequence num_splits, tiles and the LPT key; then the chunk is
+             bitonic-sorted in shared memory by (key descending, index ascending).
+  3 rank   : a sequence's place in the virtual order = number of sequences ordered before it = sum over chunks of a
+             binary search in that chunk's sorted list; scatter virtual_batch_idx and tiles in virtual order.
+  4 scan   : tile_prefix = exclusive prefix sum of tiles in virtual order (chunk offset + block scan).
+Variant "small" (batch <= CHUNK) runs all four phases in one CTA and one launch; variant "large" launches one
+kernel per phase (grid = number of chunks), so phases see each other's global writes.
+
+Every configuration value is a runtime i32 scalar, so one compiled kernel per variant serves all configurations.
+seqused_q/k are always passed; when use_seqused_* is 0 they are not read (pass any int32 array, e.g. cu_seqlens).
+`workspace` is an int32 output of WORKSPACE_ARRAYS * ceil(batch / CHUNK) * CHUNK elements that the caller discards.
+All integer divisions here have non-negative operands, so truncating and flooring division agree with jnp's.
+"""
+
+import cutlass
+import cutlass.cute as cute
+import cuda.bindings.driver as cuda
+from cutlass.cute.runtime import make_fake_compact_tensor, make_fake_stream
+
+CHUNK = 1024          # sequences per CTA (== threads per CTA); kept equal to jax_fa4.metadata.PREPARE_CHUNK
+THREADS = CHUNK
+WARPS = THREADS // 32
+SEQ_PER_WARP = CHUNK // WARPS
+SORT_STEPS_LOG = 10   # log2(CHUNK)
+# Workspace regions (each ceil(B / CHUNK) * CHUNK int32): per sequence b, per sorted position, per chunk.
+WS_MAX_TILE, WS_KEY, WS_TILES, WS_SORT_KEY, WS_SORT_IDX, WS_VIRT_TILES, WS_CHUNK_SUM = range(7)
+WORKSPACE_ARRAYS = 7
+
+VARIANTS = ("small", "large")
+CI_VARIANTS = VARIANTS
+SCALARS = ("tile_m", "tile_n", "qpk", "heads_eff", "window_left", "window_right", "kv_bytes_per_token", "l2_group",
+           "l2_budget", "num_sms", "max_splits", "min_split_blocks", "use_seqused_q", "use_seqused_k")
+
+
+def SIGNATURE(variant):
+    return ([("cu_seqlens_q", "in"), ("cu_seqlens_k", "in"), ("seqused_q", "in"), ("seqused_k", "in"),
+             ("num_m_blocks", "out"), ("num_splits", "out"), ("virtual_batch_idx", "out"),
+             ("num_heads_in_l2", "out"), ("tile_prefix", "out"), ("workspace", "out")]
+            + [(name, "i32") for name in SCALARS])
+
+
+def variant_name(variant):
+    return variant
+
+
+class _Cfg:
+    """The runtime scalars, bundled so phase functions take one argument (a plain Python holder, traced inline)."""
+
+    def __init__(self, *values):
+        for name, value in zip(SCALARS, values):
+            setattr(self, name, value)
+
+
+# ------------------------------------------------------------------------------------------------ phase helpers
+def _before(key_a, idx_a, key_b, idx_b):
+    """LPT order: larger key first, ties by smaller sequence index."""
+    return (key_a > key_b) | ((key_a == key_b) & (idx_a < idx_b))
+
+
+@cute.jit
+def _block_sum(value, red, tidx):
+    """Sum of `value` over the CTA (value may differ per thread); every thread gets the result."""
+    warp = tidx // 32
+    lane = tidx % 32
+    wsum = cute.arch.warp_redux_sync(value, "add")
+    if lane == 0:
+        red[warp] = wsum
+    cute.arch.barrier()
+    if warp == 0:
+        total = cute.arch.warp_redux_sync(red[lane], "add")
+        if lane == 0:
+            red[WARPS] = total
+    cute.arch.barrier()
+    result = red[WARPS]
+    cute.arch.barrier()  # red may be reused right after
+    return result
+
+
+@cute.jit
+def _phase_stats(c, cfg, cu_q, cu_k, used_q, used_k, num_m_blocks, num_heads_in_l2, ws, bc, batch, red, tidx):
+    """Phase 1 for chunk c: per-sequence fields; returns the chunk's sum of n-blocks (every thread)."""
+    warp = tidx // 32
+    lane = tidx % 32
+    chunk_blocks = cutlass.Int32(0)
+    for k in cutlass.range(SEQ_PER_WARP):
+        b = c * CHUNK + warp * SEQ_PER_WARP + k
+        if b < batch:
+            sq = cu_q[b + 1] - cu_q[b]
+            if cfg.use_seqused_q != 0:
+                sq = used_q[b]
+            sk = cu_k[b + 1] - cu_k[b]
+            if cfg.use_seqused_k != 0:
+                sk = used_k[b]
+            num_m = (sq * cfg.qpk + cfg.tile_m - 1) // cfg.tile_m
+            offset = sk - sq
+            total = cutlass.Int32(0)
+            most = cutlass.Int32(0)
+            for m in cutlass.range(lane, num_m, 32):
+                first = (m * cfg.tile_m) // cfg.qpk
+                last = cutlass.min(sq - 1, ((m + 1) * cfg.tile_m - 1) // cfg.qpk)
+                lo = cutlass.Int32(0)
+                if cfg.window_left >= 0:
+                    lo = cutlass.max(cutlass.Int32(0), first + offset - cfg.window_left)
+                hi = sk - 1
+                if cfg.window_right >= 0:
+                    hi = cutlass.min(sk - 1, last + offset + cfg.window_right)
+                if lo <= hi:
+                    n = hi // cfg.tile_n - lo // cfg.tile_n + 1
+                    total += n
+                    most = cutlass.max(most, n)
+            total = cute.arch.warp_redux_sync(total, "add")
+            most = cute.arch.warp_redux_sync(most, "max")
+            # Heads per L2 group: largest divisor d of heads_eff with cost <= budget // d (cost computed without
+            # int32 overflow; see jax_fa4.metadata._heads_in_l2).
+            quot = cutlass.min(sk // cfg.l2_group, cfg.l2_budget // cfg.kv_bytes_per_token + 1)
+            cost = quot * cfg.kv_bytes_per_token + ((sk % cfg.l2_group) * cfg.kv_bytes_per_token) // cfg.l2_group
+            best = cutlass.Int32(1)
+            for d in cutlass.range(lane + 1, cfg.heads_eff + 1, 32):
+                if cfg.heads_eff % d == 0:
+                    if cost <= cfg.l2_budget // d:
+                        best = cutlass.max(best, d)
+            best = cute.arch.warp_redux_sync(best, "max")
+            chunk_blocks += total
+            if lane == 0:
+                num_m_blocks[b] = num_m
+                num_heads_in_l2[b] = best
+                ws[WS_MAX_TILE * bc + b] = most
+    # Lanes of a warp hold the same chunk_blocks; count it once per warp.
+    mine = cutlass.Int32(0)
+    if lane == 0:
+        mine = chunk_blocks
+    return _block_sum(mine, red, tidx)
+
+
+@cute.jit
+def _phase_splits_and_sort(c, cfg, total_blocks, num_m_blocks, num_splits, ws, bc, batch, s_key, s_idx, tidx):
+    """Phase 2 for chunk c: splits, tiles, key; leaves the chunk sorted in (s_key, s_idx)."""
+    total = total_blocks * cfg.heads_eff
+    target = cutlass.max(cfg.min_split_blocks, (total + 2 * cfg.num_sms - 1) // (2 * cfg.num_sms))
+    b = c * CHUNK + tidx
+    key = cutlass.Int32(-1)  # padding sorts after every real sequence (real keys are >= 0)
+    if b < batch:
+        most = ws[WS_MAX_TILE * bc + b]
+        cap = cutlass.min(cfg.max_splits, cutlass.max(cutlass.Int32(1), most // cfg.min_split_blocks))
+        splits = cutlass.min(cutlass.max((most + target - 1) // target, cutlass.Int32(1)), cap)
+        key = (most + splits - 1) // splits
+        num_splits[b] = splits
+        ws[WS_TILES * bc + b] = num_m_blocks[b] * cfg.heads_eff * splits
+        ws[WS_KEY * bc + b] = key
+    s_key[tidx] = key
+    s_idx[tidx] = b
+    # Bitonic sort of CHUNK (key, idx) pairs into LPT order; the whole chunk ends in ascending "before" order.
+    for size_log in cutlass.range_constexpr(1, SORT_STEPS_LOG + 1):
+        size = 1 << size_log
+        for stride_log in cutlass.range_constexpr(size_log - 1, -1, -1):
+            stride = 1 << stride_log
+            cute.arch.barrier()
+            partner = tidx ^ stride
+            if partner > tidx:
+                ka = s_key[tidx]
+                ia = s_idx[tidx]
+                kb = s_key[partner]
+                ib = s_idx[partner]
+                swap = _before(ka, ia, kb, ib)          # descending run: a must not come before b
+                if (tidx & size) == 0:
+                    swap = _before(kb, ib, ka, ia)      # ascending run: swap when b belongs before a
+                if swap:
+                    s_key[tidx] = kb
+                    s_idx[tidx] = ib
+                    s_key[partner] = ka
+                    s_idx[partner] = ia
+    cute.arch.barrier()
+
+
+@cute.jit
+def _phase_scan(c, value, tile_prefix, batch, s_scan, red, tidx, offset):
+    """Phase 4 for chunk c: tile_prefix[p + 1] = offset + inclusive scan of `value` (value at position p)."""
+    s_scan[tidx] = value
+    for d_log in cutlass.range_constexpr(SORT_STEPS_LOG):
+        d = 1 << d_log
+        cute.arch.barrier()
+        x = s_scan[tidx]
+        if tidx >= d:
+            x += s_scan[tidx - d]
+        cute.arch.barrier()
+        s_scan[tidx] = x
+    cute.arch.barrier()
+    p = c * CHUNK + tidx
+    if p < batch:
+        tile_prefix[p + 1] = offset + s_scan[tidx]
+    if c == 0:
+        if tidx == 0:
+            tile_prefix[0] = cutlass.Int32(0)
+
+
+def _smem():
+    alloc = cutlass.memory.SmemAllocator()
+    s_key = alloc.allocate_tensor(cutlass.Int32, cute.make_layout(CHUNK), byte_alignment=16)
+    s_idx = alloc.allocate_tensor(cutlass.Int32, cute.make_layout(CHUNK), byte_alignment=16)
+    red = alloc.allocate_tensor(cutlass.Int32, cute.make_layout(WARPS + 1), byte_alignment=16)
+    return s_key, s_idx, red
+
+
+# ------------------------------------------------------------------------------------------------------ kernels
+@cute.kernel
+def _small_kernel(cu_q: cute.Tensor, cu_k: cute.Tensor, used_q: cute.Tensor, used_k: cute.Tensor,
+                  num_m_blocks: cute.Tensor, num_splits: cute.Tensor, vbi: cute.Tensor, num_heads_in_l2: cute.Tensor,
+                  tile_prefix: cute.Tensor, ws: cute.Tensor, tile_m: cutlass.Int32, tile_n: cutlass.Int32, qpk: cutlass.Int32, heads_eff: cutlass.Int32,
+                  window_left: cutlass.Int32, window_right: cutlass.Int32, kv_bytes_per_token: cutlass.Int32,
+                  l2_group: cutlass.Int32, l2_budget: cutlass.Int32, num_sms: cutlass.Int32,
+                  max_splits: cutlass.Int32, min_split_blocks: cutlass.Int32, use_seqused_q: cutlass.Int32,
+                  use_seqused_k: cutlass.Int32):
+    """Every phase in one CTA (batch <= CHUNK)."""
+    cfg = _Cfg(tile_m, tile_n, qpk, heads_eff, window_left, window_right, kv_bytes_per_token, l2_group, l2_budget,
+               num_sms, max_splits, min_split_blocks, use_seqused_q, use_seqused_k)
+    tidx, _, _ = cute.arch.thread_idx()
+    batch = num_m_blocks.shape[0]
+    bc = CHUNK
+    s_key, s_idx, red = _smem()
+    total_blocks = _phase_stats(cutlass.Int32(0), cfg, cu_q, cu_k, used_q, used_k, num_m_blocks, num_heads_in_l2,
+                                ws, bc, batch, red, tidx)
+    _phase_splits_and_sort(cutlass.Int32(0), cfg, total_blocks, num_m_blocks, num_splits, ws, bc, batch, s_key,
+                           s_idx, tidx)
+    value = cutlass.Int32(0)
+    if tidx < batch:
+        b = s_idx[tidx]
+        vbi[tidx] = b
+        value = ws[WS_TILES * bc + b]
+    cute.arch.barrier()  # s_key is reused as the scan buffer
+    _phase_scan(cutlass.Int32(0), value, tile_prefix, batch, s_key, red, tidx, cutlass.Int32(0))
+
+
+@cute.kernel
+def _stats_kernel(cu_q: cute.Tensor, cu_k: cute.Tensor, used_q: cute.Tensor, used_k: cute.Tensor,
+                  num_m_blocks: cute.Tensor, num_heads_in_l2: cute.Tensor, ws: cute.Tensor, tile_m: cutlass.Int32, tile_n: cutlass.Int32, qpk: cutlass.Int32, heads_eff: cutlass.Int32,
+                  window_left: cutlass.Int32, window_right: cutlass.Int32, kv_bytes_per_token: cutlass.Int32,
+                  l2_group: cutlass.Int32, l2_budget: cutlass.Int32, num_sms: cutlass.Int32,
+                  max_splits: cutlass.Int32, min_split_blocks: cutlass.Int32, use_seqused_q: cutlass.Int32,
+                  use_seqused_k: cutlass.Int32):
+    cfg = _Cfg(tile_m, tile_n, qpk, heads_eff, window_left, window_right, kv_bytes_per_token, l2_group, l2_budget,
+               num_sms, max_splits, min_split_blocks, use_seqused_q, use_seqused_k)
+    tidx, _, _ = cute.arch.thread_idx()
+    c, _, _ = cute.arch.block_idx()
+    batch = num_m_blocks.shape[0]
+    bc = ((batch + CHUNK - 1) // CHUNK) * CHUNK
+    _, _, red = _smem()
+    chunk_blocks = _phase_stats(c, cfg, cu_q, cu_k, used_q, used_k, num_m_blocks, num_heads_in_l2, ws, bc, batch,
+                                red, tidx)
+    if tidx == 0:
+        ws[WS_CHUNK_SUM * bc + c] = chunk_blocks
+
+
+@cute.kernel
+def _splits_kernel(num_m_blocks: cute.Tensor, num_splits: cute.Tensor, ws: cute.Tensor, tile_m: cutlass.Int32, tile_n: cutlass.Int32, qpk: cutlass.Int32, heads_eff: cutlass.Int32,
+                  window_left: cutlass.Int32, window_right: cutlass.Int32, kv_bytes_per_token: cutlass.Int32,
+                  l2_group: cutlass.Int32, l2_budget: cutlass.Int32, num_sms: cutlass.Int32,
+                  max_splits: cutlass.Int32, min_split_blocks: cutlass.Int32, use_seqused_q: cutlass.Int32,
+                  use_seqused_k: cutlass.Int32):
+    cfg = _Cfg(tile_m, tile_n, qpk, heads_eff, window_left, window_right, kv_bytes_per_token, l2_group, l2_budget,
+               num_sms, max_splits, min_split_blocks, use_seqused_q, use_seqused_k)
+    tidx, _, _ = cute.arch.thread_idx()
+    c, _, _ = cute.arch.block_idx()
+    nchunks, _, _ = cute.arch.grid_dim()
+    batch = num_m_blocks.shape[0]
+    bc = ((batch + CHUNK - 1) // CHUNK) * CHUNK
+    s_key, s_idx, red = _smem()
+    part = cutlass.Int32(0)
+    for j in cutlass.range(tidx, nchunks, THREADS):
+        part += ws[WS_CHUNK_SUM * bc + j]
+    total_blocks = _block_sum(part, red, tidx)
+    _phase_splits_and_sort(c, cfg, total_blocks, num_m_blocks, num_splits, ws, bc, batch, s_key, s_idx, tidx)
+    ws[WS_SORT_KEY * bc + c * CHUNK + tidx] = s_key[tidx]
+    ws[WS_SORT_IDX * bc + c * CHUNK + tidx] = s_idx[tidx]
+
+
+@cute.kernel
+def _rank_kernel(num_m_blocks: cute.Tensor, vbi: cute.Tensor, ws: cute.Tensor):
+    tidx, _, _ = cute.arch.thread_idx()
+    c, _, _ = cute.arch.block_idx()
+    nchunks, _, _ = cute.arch.grid_dim()
+    batch = num_m_blocks.shape[0]
+    bc = ((batch + CHUNK - 1) // CHUNK) * CHUNK
+    b = c * CHUNK + tidx
+    if b < batch:
+        key = ws[WS_KEY * bc + b]
+        rank = cutlass.Int32(0)
+        for j in cutlass.range(nchunks):
+            base = j * CHUNK
+            lo = cutlass.Int32(0)
+            hi = cutlass.Int32(CHUNK)
+            for _ in cutlass.range(SORT_STEPS_LOG + 1):
+                if lo < hi:
+                    mid = (lo + hi) // 2
+                    if _before(ws[WS_SORT_KEY * bc + base + mid], ws[WS_SORT_IDX * bc + base + mid], key, b):
+                        lo = mid + 1
+                    else:
+                        hi = mid
+            rank += lo
+        vbi[rank] = b
+        ws[WS_VIRT_TILES * bc + rank] = ws[WS_TILES * bc + b]
+
+
+@cute.kernel
+def _scan_kernel(num_m_blocks: cute.Tensor, tile_prefix: cute.Tensor, ws: cute.Tensor):
+    tidx, _, _ = cute.arch.thread_idx()
+    c, _, _ = cute.arch.block_idx()
+    batch = num_m_blocks.shape[0]
+    bc = ((batch + CHUNK - 1) // CHUNK) * CHUNK
+    s_key, _, red = _smem()
+    part = cutlass.Int32(0)
+    for p in cutlass.range(tidx, c * CHUNK, THREADS):
+        part += ws[WS_VIRT_TILES * bc + p]
+    offset = _block_sum(part, red, tidx)
+    value = cutlass.Int32(0)
+    p = c * CHUNK + tidx
+    if p < batch:
+        value = ws[WS_VIRT_TILES * bc + p]
+    _phase_scan(c, value, tile_prefix, batch, s_key, red, tidx, offset)
+
+
+# ------------------------------------------------------------------------------------------------ host functions
+@cute.jit
+def _prepare_small(cu_seqlens_q: cute.Tensor, cu_seqlens_k: cute.Tensor, seqused_q: cute.Tensor,
+                   seqused_k: cute.Tensor, num_m_blocks: cute.Tensor, num_splits: cute.Tensor,
+                   virtual_batch_idx: cute.Tensor, num_heads_in_l2: cute.Tensor, tile_prefix: cute.Tensor,
+                   workspace: cute.Tensor, tile_m: cutlass.Int32, tile_n: cutlass.Int32, qpk: cutlass.Int32,
+                   heads_eff: cutlass.Int32, window_left: cutlass.Int32, window_right: cutlass.Int32,
+                   kv_bytes_per_token: cutlass.Int32, l2_group: cutlass.Int32, l2_budget: cutlass.Int32,
+                   num_sms: cutlass.Int32, max_splits: cutlass.Int32, min_split_blocks: cutlass.Int32,
+                   use_seqused_q: cutlass.Int32, use_seqused_k: cutlass.Int32, stream: cuda.CUstream):
+    scalars = (tile_m, tile_n, qpk, heads_eff, window_left, window_right, kv_bytes_per_token, l2_group, l2_budget,
+               num_sms, max_splits, min_split_blocks, use_seqused_q, use_seqused_k)
+    _small_kernel(cu_seqlens_q, cu_seqlens_k, seqused_q, seqused_k, num_m_blocks, num_splits, virtual_batch_idx,
+                  num_heads_in_l2, tile_prefix, workspace, *scalars).launch(
+        grid=[1, 1, 1], block=[THREADS, 1, 1], stream=stream)
+
+
+@cute.jit
+def _prepare_large(cu_seqlens_q: cute.Tensor, cu_seqlens_k: cute.Tensor, seqused_q: cute.Tensor,
+                   seqused_k: cute.Tensor, num_m_blocks: cute.Tensor, num_splits: cute.Tensor,
+                   virtual_batch_idx: cute.Tensor, num_heads_in_l2: cute.Tensor, tile_prefix: cute.Tensor,
+                   workspace: cute.Tensor, tile_m: cutlass.Int32, tile_n: cutlass.Int32, qpk: cutlass.Int32,
+                   heads_eff: cutlass.Int32, window_left: cutlass.Int32, window_right: cutlass.Int32,
+                   kv_bytes_per_token: cutlass.Int32, l2_group: cutlass.Int32, l2_budget: cutlass.Int32,
+                   num_sms: cutlass.Int32, max_splits: cutlass.Int32, min_split_blocks: cutlass.Int32,
+                   use_seqused_q: cutlass.Int32, use_seqused_k: cutlass.Int32, stream: cuda.CUstream):
+    scalars = (tile_m, tile_n, qpk, heads_eff, window_left, window_right, kv_bytes_per_token, l2_group, l2_budget,
+               num_sms, max_splits, min_split_blocks, use_seqused_q, use_seqused_k)
+    nchunks = (num_m_blocks.shape[0] + CHUNK - 1) // CHUNK
+    grid = [nchunks, 1, 1]
+    block = [THREADS, 1, 1]
+    _stats_kernel(cu_seqlens_q, cu_seqlens_k, seqused_q, seqused_k, num_m_blocks, num_heads_in_l2, workspace,
+                  *scalars).launch(grid=grid, block=block, stream=stream)
+    _splits_kernel(num_m_blocks, num_splits, workspace, *scalars).launch(grid=grid, block=block, stream=stream)
+    _rank_kernel(num_m_blocks, virtual_batch_idx, workspace).launch(grid=grid, block=block, stream=stream)
+    _scan_kernel(num_m_blocks, tile_prefix, workspace).launch(grid=grid, block=block, stream=stream)
+
+
+def compile_variant(variant, arch):
+    """AOT-compiles `variant` ("small" / "large") for `arch`; every dimension is a symbolic int."""
+    host = {"small": _prepare_small, "large": _prepare_large}[variant]
+    batch, batch1, used_q, used_k, work = (cute.sym_int() for _ in range(5))
+    i32 = cutlass.Int32
+
+    def vec(n):
+        return make_fake_compact_tensor(i32, (n,), assumed_align=4)
+
+    args = (vec(batch1), vec(batch1), vec(used_q), vec(used_k), vec(batch), vec(batch), vec(batch), vec(batch),
+            vec(batch1), vec(work)) + tuple(i32(1) for _ in SCALARS) + (make_fake_stream(),)
+    return cute.compile(host, *args, options=f"--gpu-arch {arch}")
