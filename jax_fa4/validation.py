@@ -63,8 +63,12 @@ def _array(name, x, rank, what):
     return x
 
 
+_TRACER = getattr(jax.core, "Tracer", None)
+
+
 def _is_traced(x) -> bool:
-    return isinstance(x, jax.core.Tracer)
+    # Tracers are also caught by the array checks below; this only sharpens the message where jax exposes the type.
+    return _TRACER is not None and isinstance(x, _TRACER)
 
 
 def static_int(name, x, minimum=0):
@@ -196,9 +200,9 @@ def check_metadata(md, config: CallConfig):
         raise TypeError(f"scheduler_metadata must be a jax_fa4.SchedulerMetadata "
                         f"(from prepare_scheduler_metadata), got {type(md).__name__}")
     metadata.check_matches(
-        md, batch=config.batch, num_heads=config.num_heads, num_kv_heads=config.num_kv_heads, head_dim=config.head_dim,
-        head_dim_v=config.head_dim_v, causal=config.causal, window_size=(config.window_left, config.window_right),
-        dtype=jnp.dtype(config.dtype))
+        md, batch=config.batch, num_heads=config.num_heads, num_kv_heads=config.num_kv_heads,
+        head_dim=config.head_dim, head_dim_v=config.head_dim_v, causal=config.causal,
+        window_size=(config.window_left, config.window_right), dtype=jnp.dtype(config.dtype))
 
 
 def check_lengths(cu_seqlens_q, cu_seqlens_k, seqused_q, seqused_k, *, total_q, total_k, max_seqlen_q,
