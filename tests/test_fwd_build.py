@@ -43,7 +43,7 @@ def _compile(tmp_path, variant):
     out = tmp_path / "out"
     dump.mkdir()
     out.mkdir()
-    env = dict(os.environ, CUTE_DSL_ARCH="sm_90a", CUTE_DSL_KEEP="cubin", CUTE_DSL_DUMP_DIR=str(dump),
+    env = dict(os.environ, CUTE_DSL_ARCH="sm_90a", CUTE_DSL_KEEP="cubin,ptx", CUTE_DSL_DUMP_DIR=str(dump),
                PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.run([sys.executable, "-c", _CHILD, *map(str, variant), str(out)], env=env, cwd=REPO,
                           capture_output=True, text=True, timeout=1800)
@@ -52,10 +52,10 @@ def _compile(tmp_path, variant):
 
 
 @pytest.mark.build
-def test_fwd_sm90_compiles_exports_and_uses_hgmma(tmp_path):
-    variant = ("bf16", 128, "causal")
+@pytest.mark.parametrize("variant", [("bf16", 128, "causal"), ("fp16", 64, "local")])
+def test_fwd_sm90_compiles_exports_and_uses_hgmma(tmp_path, variant):
     out, dump = _compile(tmp_path, variant)
-    name = "fwd_bf16_d128_causal"
+    name = "fwd_{}_d{}_{}".format(*variant)
     assert (out / f"{name}.h").stat().st_size > 0
     assert (out / f"{name}.o").stat().st_size > 0
     cubins = sorted(dump.glob("*.cubin"))
@@ -69,6 +69,13 @@ def test_fwd_sm90_compiles_exports_and_uses_hgmma(tmp_path):
     usage = subprocess.run([tool, "-res-usage", str(cubins[-1])], capture_output=True, text=True,
                            check=True).stdout
     assert "LOCAL:0" in usage, f"local memory (spills) in the forward kernel: {usage}"
+    ptxas = shutil.which("ptxas") or ("/usr/local/cuda/bin/ptxas" if os.path.exists("/usr/local/cuda/bin/ptxas") else None)
+    ptx = sorted(dump.glob("*.ptx"))
+    if ptxas and ptx:
+        report = subprocess.run([ptxas, "-arch=sm_90a", "-v", str(ptx[-1]), "-o", str(tmp_path / "k.cubin")],
+                                capture_output=True, text=True)
+        assert report.returncode == 0, report.stderr[-2000:]
+        assert "serialized" not in report.stdout + report.stderr, "ptxas serialises the wgmma pipeline (C7512)"
 
 
 def test_fwd_sm90_variant_table_is_consistent():

@@ -42,10 +42,14 @@ Design notes
   softmax with exp2 and the scale folded into one FFMA, O rescale, P converted to bf16/fp16 in registers and fed to
   O += P V as the register A operand (wgmma RS). Fully masked blocks are never visited: the block range is the
   spec's n-block range of the tile.
+- Overlap: for D <= 128 the two consumer warpgroups ping-pong their GEMMs through named barriers 1/2 (one
+  warpgroup's softmax runs under the other's GEMMs). For D in INTRA_WG_OVERLAP_HEAD_DIMS (64, 96) the PV GEMM of
+  block j also overlaps the softmax of block j+1 inside a warpgroup (P kept in its own registers); for D >= 128
+  that does not fit 240 registers (ptxas would serialise every wgmma, C7512), so the plain order is used there.
 - Epilogue: O normalised by the row sum, stored straight from registers (per-row predicate row < seqlen_q), LSE by
   the thread holding column 0 of each row.
-Not yet done: intra-warpgroup overlap of softmax with the PV GEMM, inter-warpgroup GEMM ordering barrier, smem/TMA
-epilogue, pack_gqa, split-KV partial outputs.
+Not yet done: intra-warpgroup overlap for D >= 128 (needs a leaner register budget), smem/TMA epilogue (O is
+stored with 2-byte stores), pack_gqa, split-KV partial outputs, tile_n tuning (FA uses 176 for D=128 non-causal).
 """
 
 import math
@@ -76,6 +80,11 @@ LOG2E = math.log2(math.e)
 _DEBUG = bool(int(__import__('os').environ.get('FWD_SM90_DEBUG', '0')))
 NUM_THREADS = 384
 PRODUCER_REGS = 24
+# PV of block j overlapped with the softmax of block j+1, for these head dims. Larger head dims do not fit the
+# 240-register budget that way (ptxas then serialises every wgmma, C7512), so they use the plain order.
+INTRA_WG_OVERLAP_HEAD_DIMS = (64, 96)
+SCHED_BARRIER = True  # ping-pong the two consumer warpgroups' GEMMs (head dims <= 128, as FlashAttention-3)
+SCHED_BARRIER_ID = 1  # named barriers 1 and 2 (0 is __syncthreads)
 CONSUMER_REGS = 240
 
 
@@ -135,6 +144,8 @@ class FwdSm90:
         self.tile_m = cfg["tile_m"]
         self.tile_n = cfg["tile_n"]
         self.stages = cfg["stages"]
+        self.overlap = d in INTRA_WG_OVERLAP_HEAD_DIMS
+        self.sched_barrier = SCHED_BARRIER and d <= 128
 
     # ------------------------------------------------------------------------------------------------ host side
     @cute.jit
@@ -154,12 +165,8 @@ class FwdSm90:
         mVt = cute.make_tensor(v.iterator, cute.make_layout((dv, v.shape[0], v.shape[1]),
                                                             stride=(1, v.stride[0], v.stride[1])))
 
-        tiled_mma_qk = sm90_utils.make_trivial_tiled_mma(
-            self.dtype, self.dtype, warpgroup.OperandMajorMode.K, warpgroup.OperandMajorMode.K, Float32,
-            (tm // 64, 1, 1), (64, tn))
-        tiled_mma_pv = sm90_utils.make_trivial_tiled_mma(
-            self.dtype, self.dtype, warpgroup.OperandMajorMode.K, warpgroup.OperandMajorMode.MN, Float32,
-            (tm // 64, 1, 1), (64, dv), warpgroup.OperandSource.RMEM)
+        tiled_mma_qk = self.make_mma_qk()
+        tiled_mma_pv = self.make_mma_pv()
 
         sQ_layout = sm90_utils.make_smem_layout_a(LayoutEnum.ROW_MAJOR, (tm, tn, d), self.dtype, 1)
         sK_layout = sm90_utils.make_smem_layout_b(LayoutEnum.ROW_MAJOR, (tm, tn, d), self.dtype, self.stages)
@@ -194,6 +201,18 @@ class FwdSm90:
                     window_right, scheduler_mode, tiled_mma_qk, tiled_mma_pv, sQ_layout, sK_layout,
                     sV_layout).launch(grid=[num_ctas, 1, 1], block=[NUM_THREADS, 1, 1], stream=stream,
                                       min_blocks_per_mp=1)
+
+    def make_mma_qk(self):
+        """S = Q K^T: two m64 warpgroup atoms stacked along M, both operands K-major from smem."""
+        return sm90_utils.make_trivial_tiled_mma(
+            self.dtype, self.dtype, warpgroup.OperandMajorMode.K, warpgroup.OperandMajorMode.K, Float32,
+            (self.tile_m // 64, 1, 1), (64, self.tile_n))
+
+    def make_mma_pv(self):
+        """O = P V: P from registers (RS wgmma), V N-major from smem."""
+        return sm90_utils.make_trivial_tiled_mma(
+            self.dtype, self.dtype, warpgroup.OperandMajorMode.K, warpgroup.OperandMajorMode.MN, Float32,
+            (self.tile_m // 64, 1, 1), (64, self.hdim_v), warpgroup.OperandSource.RMEM)
 
     # ---------------------------------------------------------------------------------------------- device side
     @cute.kernel
@@ -323,7 +342,8 @@ class FwdSm90:
         qhead_per_kv = mQ.shape[2] // mK.shape[2]
         tile_state = pipeline.make_pipeline_state(pipeline.PipelineUserType.Producer, TILE_STAGES)
         q_state = pipeline.make_pipeline_state(pipeline.PipelineUserType.Producer, 1)
-        kv_state = pipeline.make_pipeline_state(pipeline.PipelineUserType.Producer, self.stages)
+        k_state = pipeline.make_pipeline_state(pipeline.PipelineUserType.Producer, self.stages)
+        v_state = pipeline.make_pipeline_state(pipeline.PipelineUserType.Producer, self.stages)
 
         t = cute.arch.block_idx()[0]
         if scheduler_mode == 1:
@@ -362,27 +382,29 @@ class FwdSm90:
                                                        cute.group_modes(sK, 0, 2), cute.group_modes(gK, 0, 2))
                     tVsV, tVgV = cpasync.tma_partition(tma_v, 0, cute.make_layout(1),
                                                        cute.group_modes(sV, 0, 2), cute.group_modes(gV, 0, 2))
-                    # K of the first block, then Q, then V: QK^T can start before V lands.
+                    # Issue order = the consumers' order: K(last), Q, then K(n) before V(n+1), V(first) last.
                     n = n_max - 1
-                    pipe_k.producer_acquire(kv_state)
-                    cute.copy(tma_k, tKgK[None, n], tKsK[None, kv_state.index],
-                              tma_bar_ptr=pipe_k.producer_get_barrier(kv_state))
+                    pipe_k.producer_acquire(k_state)
+                    cute.copy(tma_k, tKgK[None, n], tKsK[None, k_state.index],
+                              tma_bar_ptr=pipe_k.producer_get_barrier(k_state))
+                    k_state.advance()
                     pipe_q.producer_acquire(q_state)
                     cute.copy(tma_q, tQgQ, tQsQ[None, 0], tma_bar_ptr=pipe_q.producer_get_barrier(q_state))
                     q_state.advance()
-                    pipe_v.producer_acquire(kv_state)
-                    cute.copy(tma_v, tVgV[None, n], tVsV[None, kv_state.index],
-                              tma_bar_ptr=pipe_v.producer_get_barrier(kv_state))
-                    kv_state.advance()
                     for i in cutlass.range(n_max - 1 - n_min, unroll=1):
                         n = n_max - 2 - i
-                        pipe_k.producer_acquire(kv_state)
-                        cute.copy(tma_k, tKgK[None, n], tKsK[None, kv_state.index],
-                                  tma_bar_ptr=pipe_k.producer_get_barrier(kv_state))
-                        pipe_v.producer_acquire(kv_state)
-                        cute.copy(tma_v, tVgV[None, n], tVsV[None, kv_state.index],
-                                  tma_bar_ptr=pipe_v.producer_get_barrier(kv_state))
-                        kv_state.advance()
+                        pipe_k.producer_acquire(k_state)
+                        cute.copy(tma_k, tKgK[None, n], tKsK[None, k_state.index],
+                                  tma_bar_ptr=pipe_k.producer_get_barrier(k_state))
+                        k_state.advance()
+                        pipe_v.producer_acquire(v_state)
+                        cute.copy(tma_v, tVgV[None, n + 1], tVsV[None, v_state.index],
+                                  tma_bar_ptr=pipe_v.producer_get_barrier(v_state))
+                        v_state.advance()
+                    pipe_v.producer_acquire(v_state)
+                    cute.copy(tma_v, tVgV[None, n_min], tVsV[None, v_state.index],
+                              tma_bar_ptr=pipe_v.producer_get_barrier(v_state))
+                    v_state.advance()
             t = t_next
         # End marker for the consumers.
         pipe_tile.producer_acquire(tile_state)
@@ -447,6 +469,7 @@ class FwdSm90:
             print("pv tv_layout_A", tiled_mma_pv.tv_layout_A, "qk tv_layout_C", tiled_mma_qk.tv_layout_C)
         row_max = cute.make_rmem_tensor(cute.make_layout(num_rows), Float32)
         row_sum = cute.make_rmem_tensor(cute.make_layout(num_rows), Float32)
+        row_corr = cute.make_rmem_tensor(cute.make_layout(num_rows), Float32)
 
         # Softcap folds the scale into tanh's argument; the exp2 scale is then softcap * log2(e).
         logit_scale = softmax_scale
@@ -458,7 +481,11 @@ class FwdSm90:
 
         tile_state = pipeline.make_pipeline_state(pipeline.PipelineUserType.Consumer, TILE_STAGES)
         q_state = pipeline.make_pipeline_state(pipeline.PipelineUserType.Consumer, 1)
-        kv_state = pipeline.make_pipeline_state(pipeline.PipelineUserType.Consumer, self.stages)
+        k_state = pipeline.make_pipeline_state(pipeline.PipelineUserType.Consumer, self.stages)
+        v_state = pipeline.make_pipeline_state(pipeline.PipelineUserType.Consumer, self.stages)
+        if const_expr(self.sched_barrier):
+            if wg == 0:  # warpgroup 1 issues its GEMMs first
+                cute.arch.barrier_arrive(barrier_id=SCHED_BARRIER_ID, number_of_threads=256)
 
         pipe_tile.consumer_wait(tile_state)
         valid = sTile[0, tile_state.index]
@@ -472,7 +499,6 @@ class FwdSm90:
             sq = seq_q[b]
             sk = seq_k[b]
             n_min, n_max = self.n_block_range(m_block, sq, sk, window_left, window_right)
-            off = sk - sq
             row0 = m_block * tm
             for r in cutlass.range_constexpr(num_rows):
                 row_max[r] = -Float32.inf
@@ -480,38 +506,63 @@ class FwdSm90:
             acc_O.fill(0.0)
             if n_max > n_min:
                 pipe_q.consumer_wait(q_state)
-                for i in cutlass.range(n_max - n_min, unroll=1):
-                    n = n_max - 1 - i
-                    # S = Q K^T
-                    pipe_k.consumer_wait(kv_state)
-                    warpgroup.fence()
-                    for kb in cutlass.range_constexpr(cute.size(tSrQ, mode=[2])):
-                        tiled_mma_qk.set(warpgroup.Field.ACCUMULATE, kb != 0)
-                        cute.gemm(tiled_mma_qk, acc_S, tSrQ[None, None, kb, 0],
-                                  tSrK[None, None, kb, kv_state.index], acc_S)
-                    warpgroup.commit_group()
+                if const_expr(not self.overlap):
+                    # Plain order per block: S = QK^T, softmax, O += PV, each GEMM waited at once.
+                    for i in cutlass.range(n_max - n_min, unroll=1):
+                        n = n_max - 1 - i
+                        pipe_k.consumer_wait(k_state)
+                        self.sched_wait(wg)
+                        self.gemm_qk(tiled_mma_qk, acc_S, tSrQ, tSrK, k_state.index)
+                        self.sched_arrive(wg)
+                        warpgroup.wait_group(0)
+                        pipe_k.consumer_release(k_state)
+                        k_state.advance()
+                        self.score_block(acc_S, acc_S_mn, tScS_mn, row_max, row_sum, row_corr, n, row0, sq, sk,
+                                         window_left, window_right, softcap, tanh_in_scale, scale_log2)
+                        self.rescale_o(acc_O_mn, row_corr)
+                        tOrP_as_acc.store(acc_S.load().to(self.dtype))
+                        pipe_v.consumer_wait(v_state)
+                        self.gemm_pv(tiled_mma_pv, acc_O, tOrP, tOrV, v_state.index)
+                        warpgroup.wait_group(0)
+                        pipe_v.consumer_release(v_state)
+                        v_state.advance()
+                    pipe_q.consumer_release(q_state)
+                else:
+                    # Intra-warpgroup overlap: the PV GEMM of block j runs while block j+1's scores are
+                    # softmaxed. P of block j sits in tOrP (its own registers), so acc_S can be refilled.
+                    pipe_k.consumer_wait(k_state)
+                    self.gemm_qk(tiled_mma_qk, acc_S, tSrQ, tSrK, k_state.index)
                     warpgroup.wait_group(0)
-                    pipe_k.consumer_release(kv_state)
-
-                    if softcap > Float32(0.0):
-                        for e in cutlass.range_constexpr(cute.size(acc_S)):
-                            acc_S[e] = cute.math.tanh(acc_S[e] * tanh_in_scale)
-                    self.apply_mask(acc_S_mn, tScS_mn, n, row0, sq, sk, off, window_left, window_right)
-                    self.online_softmax(acc_S_mn, acc_O_mn, row_max, row_sum, scale_log2)
+                    pipe_k.consumer_release(k_state)
+                    k_state.advance()
+                    self.score_block(acc_S, acc_S_mn, tScS_mn, row_max, row_sum, row_corr, n_max - 1, row0, sq,
+                                     sk, window_left, window_right, softcap, tanh_in_scale, scale_log2)
                     tOrP_as_acc.store(acc_S.load().to(self.dtype))
-
-                    # O += P V
-                    pipe_v.consumer_wait(kv_state)
-                    warpgroup.fence()
-                    tiled_mma_pv.set(warpgroup.Field.ACCUMULATE, True)
-                    for kb in cutlass.range_constexpr(cute.size(tOrP, mode=[2])):
-                        cute.gemm(tiled_mma_pv, acc_O, tOrP[None, None, kb],
-                                  tOrV[None, None, kb, kv_state.index], acc_O)
-                    warpgroup.commit_group()
+                    for i in cutlass.range(n_max - 1 - n_min, unroll=1):
+                        n = n_max - 2 - i
+                        pipe_k.consumer_wait(k_state)
+                        self.sched_wait(wg)
+                        self.gemm_qk(tiled_mma_qk, acc_S, tSrQ, tSrK, k_state.index)
+                        pipe_v.consumer_wait(v_state)
+                        self.gemm_pv(tiled_mma_pv, acc_O, tOrP, tOrV, v_state.index)
+                        self.sched_arrive(wg)
+                        warpgroup.wait_group(1)  # S of block n is ready; PV of block n+1 may still run
+                        pipe_k.consumer_release(k_state)
+                        k_state.advance()
+                        self.score_block(acc_S, acc_S_mn, tScS_mn, row_max, row_sum, row_corr, n, row0, sq, sk,
+                                         window_left, window_right, softcap, tanh_in_scale, scale_log2)
+                        warpgroup.wait_group(0)
+                        pipe_v.consumer_release(v_state)
+                        v_state.advance()
+                        # O holds sum over blocks > n at the old max: rescale, then P of block n.
+                        self.rescale_o(acc_O_mn, row_corr)
+                        tOrP_as_acc.store(acc_S.load().to(self.dtype))
+                    pipe_q.consumer_release(q_state)
+                    pipe_v.consumer_wait(v_state)
+                    self.gemm_pv(tiled_mma_pv, acc_O, tOrP, tOrV, v_state.index)
                     warpgroup.wait_group(0)
-                    pipe_v.consumer_release(kv_state)
-                    kv_state.advance()
-                pipe_q.consumer_release(q_state)
+                    pipe_v.consumer_release(v_state)
+                    v_state.advance()
                 q_state.advance()
 
             self.epilogue(acc_O_mn, tOcO_mn, row_max, row_sum, mO, mLSE, off_q, row0, sq, head, logit_scale)
@@ -554,11 +605,50 @@ class FwdSm90:
                     if j >= lim_hi or j < lim_lo:
                         acc_S_mn[r, c] = -Float32.inf
 
+    def gemm_qk(self, tiled_mma: cute.TiledMma, acc_S: cute.Tensor, tSrQ: cute.Tensor, tSrK: cute.Tensor,
+                stage: Int32):
+        """Issue S = Q K^T (zero-initialised) on K stage `stage`; committed, not waited. The MMA atom is rebuilt
+        here (free at run time) because its ACCUMULATE field is mutable state that must not cross loop regions."""
+        tiled_mma = self.make_mma_qk()
+        warpgroup.fence()
+        for kb in range(cute.size(tSrQ, mode=[2])):
+            tiled_mma.set(warpgroup.Field.ACCUMULATE, kb != 0)
+            cute.gemm(tiled_mma, acc_S, tSrQ[None, None, kb, 0], tSrK[None, None, kb, stage], acc_S)
+        warpgroup.commit_group()
+
+    def gemm_pv(self, tiled_mma: cute.TiledMma, acc_O: cute.Tensor, tOrP: cute.Tensor, tOrV: cute.Tensor,
+                stage: Int32):
+        """Issue O += P V (P from registers) on V stage `stage`; committed, not waited."""
+        tiled_mma = self.make_mma_pv()
+        warpgroup.fence()
+        tiled_mma.set(warpgroup.Field.ACCUMULATE, True)
+        for kb in range(cute.size(tOrP, mode=[2])):
+            cute.gemm(tiled_mma, acc_O, tOrP[None, None, kb], tOrV[None, None, kb, stage], acc_O)
+        warpgroup.commit_group()
+
+    def sched_wait(self, wg: Int32):
+        """Ping-pong between the two consumer warpgroups: wait for this warpgroup's turn to issue GEMMs."""
+        if self.sched_barrier:
+            cute.arch.barrier(barrier_id=SCHED_BARRIER_ID + wg, number_of_threads=256)
+
+    def sched_arrive(self, wg: Int32):
+        """Hand the tensor cores to the other consumer warpgroup (its softmax overlapped our GEMMs)."""
+        if self.sched_barrier:
+            cute.arch.barrier_arrive(barrier_id=SCHED_BARRIER_ID + 1 - wg, number_of_threads=256)
+
     @cute.jit
-    def online_softmax(self, acc_S_mn: cute.Tensor, acc_O_mn: cute.Tensor, row_max: cute.Tensor,
-                       row_sum: cute.Tensor, scale_log2: Float32):
-        """Online softmax of one block: new row max (4 threads share a row), P = exp2(S * c - max * c), O and
-        the partial row sum rescaled by exp2((old max - new max) * c). -inf rows stay finite (max treated as 0)."""
+    def score_block(self, acc_S: cute.Tensor, acc_S_mn: cute.Tensor, tScS_mn: cute.Tensor, row_max: cute.Tensor,
+                    row_sum: cute.Tensor, row_corr: cute.Tensor, n: Int32, row0: Int32, sq: Int32, sk: Int32,
+                    window_left: Int32, window_right: Int32, softcap: Float32, tanh_in_scale: Float32,
+                    scale_log2: Float32):
+        """Scores of block n -> unnormalised probabilities in acc_S: softcap, mask, online softmax.
+        Online softmax: new row max (4 threads share a row), P = exp2(S * c - max * c) (one FFMA + EX2),
+        row_corr = exp2((old max - new max) * c) applied to the running row sum here and to O by rescale_o.
+        A row with no visible key so far keeps max -inf (treated as 0 in the exponent: P = 0, corr = 0)."""
+        if softcap > Float32(0.0):
+            for e in cutlass.range_constexpr(cute.size(acc_S)):
+                acc_S[e] = cute.math.tanh(acc_S[e] * tanh_in_scale)
+        self.apply_mask(acc_S_mn, tScS_mn, n, row0, sq, sk, sk - sq, window_left, window_right)
         for r in cutlass.range_constexpr(cute.size(acc_S_mn, mode=[0])):
             mx = acc_S_mn[r, 0]
             for c in cutlass.range_constexpr(1, cute.size(acc_S_mn, mode=[1])):
@@ -571,14 +661,19 @@ class FwdSm90:
                 max_scaled = Float32(0.0)
             corr = cute.math.exp2(row_max[r] * scale_log2 - max_scaled, fastmath=True)
             row_max[r] = new_max
+            row_corr[r] = corr
             s = Float32(0.0)
             for c in cutlass.range_constexpr(cute.size(acc_S_mn, mode=[1])):
                 p = cute.math.exp2(acc_S_mn[r, c] * scale_log2 - max_scaled, fastmath=True)
                 acc_S_mn[r, c] = p
                 s += p
             row_sum[r] = row_sum[r] * corr + s
+
+    @cute.jit
+    def rescale_o(self, acc_O_mn: cute.Tensor, row_corr: cute.Tensor):
+        for r in cutlass.range_constexpr(cute.size(acc_O_mn, mode=[0])):
             for c in cutlass.range_constexpr(cute.size(acc_O_mn, mode=[1])):
-                acc_O_mn[r, c] = acc_O_mn[r, c] * corr
+                acc_O_mn[r, c] = acc_O_mn[r, c] * row_corr[r]
 
     @cute.jit
     def epilogue(self, acc_O_mn: cute.Tensor, tOcO_mn: cute.Tensor, row_max: cute.Tensor, row_sum: cute.Tensor,
