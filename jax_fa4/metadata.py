@@ -333,6 +333,8 @@ def prepare_workspace_size(batch: int) -> int:
 
 def prepare_kernel_scalars(cfg: MetadataConfig, *, use_seqused_q: bool, use_seqused_k: bool) -> dict:
     """The prepare kernel's i32 scalar arguments (FFI attributes), by name, in SIGNATURE order."""
+    if cfg.heads_eff >= PREPARE_CHUNK:
+        raise ValueError(f"prepare kernel supports fewer than {PREPARE_CHUNK} scheduled heads, got {cfg.heads_eff}")
     return {
         "tile_m": cfg.tile_m, "tile_n": cfg.tile_n, "qpk": cfg.qpk, "heads_eff": cfg.heads_eff,
         "window_left": cfg.window_left, "window_right": cfg.window_right,
@@ -340,6 +342,26 @@ def prepare_kernel_scalars(cfg: MetadataConfig, *, use_seqused_q: bool, use_sequ
         "num_sms": cfg.num_sms, "max_splits": cfg.max_splits, "min_split_blocks": cfg.min_split_blocks,
         "use_seqused_q": int(bool(use_seqused_q)), "use_seqused_k": int(bool(use_seqused_k)),
     }
+
+
+def prepare_ffi_call(target: str, cfg: MetadataConfig, cu_q, cu_k, seqused_q=None, seqused_k=None):
+    """Issues the prepare kernel's FFI call (target = the built variant `prepare_kernel_variant(batch)`).
+
+    For jax_fa4.kernel_backend.prepare_metadata: it resolves the target name for this device and calls this.
+    Absent seqused arrays are replaced by cu_seqlens (never read: use_seqused_* = 0).
+    """
+    cu_q = jnp.asarray(cu_q, jnp.int32)
+    cu_k = jnp.asarray(cu_k, jnp.int32)
+    batch = cu_q.shape[0] - 1
+    used_q = cu_q if seqused_q is None else jnp.asarray(seqused_q, jnp.int32)
+    used_k = cu_k if seqused_k is None else jnp.asarray(seqused_k, jnp.int32)
+    per_seq = jax.ShapeDtypeStruct((batch,), jnp.int32)
+    results = (per_seq, per_seq, per_seq, per_seq, jax.ShapeDtypeStruct((batch + 1,), jnp.int32),
+               jax.ShapeDtypeStruct((prepare_workspace_size(batch),), jnp.int32))
+    scalars = prepare_kernel_scalars(cfg, use_seqused_q=seqused_q is not None, use_seqused_k=seqused_k is not None)
+    call = jax.ffi.ffi_call(target, results, vmap_method="sequential")
+    *leaves, _workspace = call(cu_q, cu_k, used_q, used_k, **{k: np.int32(v) for k, v in scalars.items()})
+    return SchedulerMetadata(*leaves, config=cfg)
 
 
 def _prepare_on_gpu(cfg, cu_q, cu_k, seqused_q, seqused_k, *, required: bool):

@@ -342,3 +342,99 @@ def test_prepare_kernel_compiles_and_exports(arch):
                           timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "prepare_large.o" in done.stdout and "prepare_small.h" in done.stdout
+
+
+def _emulate_prepare_kernel(cfg, sq, sk, chunk):
+    """NumPy mirror of jax_fa4/kernels/prepare.py's large path (phases, bitonic sort, binary-search ranks, scan),
+    with a configurable chunk size, to check the kernel's algorithm (not its DSL) against the reference."""
+    batch = len(sq)
+    nchunks = max(1, -(-batch // chunk))
+    s = metadata.prepare_kernel_scalars(cfg, use_seqused_q=False, use_seqused_k=False)
+    num_m = np.zeros(batch, np.int64)
+    in_l2 = np.zeros(batch, np.int64)
+    most = np.zeros(batch, np.int64)
+    chunk_sum = np.zeros(nchunks, np.int64)
+    for b in range(batch):  # phase 1 (lanes' m-block loop and warp reductions collapsed)
+        q, k = int(sq[b]), int(sk[b])
+        num_m[b] = (q * s["qpk"] + s["tile_m"] - 1) // s["tile_m"]
+        total = 0
+        for m in range(num_m[b]):
+            first = m * s["tile_m"] // s["qpk"]
+            last = min(q - 1, ((m + 1) * s["tile_m"] - 1) // s["qpk"])
+            lo = 0 if s["window_left"] < 0 else max(0, first + k - q - s["window_left"])
+            hi = k - 1 if s["window_right"] < 0 else min(k - 1, last + k - q + s["window_right"])
+            if lo <= hi:
+                n = hi // s["tile_n"] - lo // s["tile_n"] + 1
+                total += n
+                most[b] = max(most[b], n)
+        chunk_sum[b // chunk] += total
+        quot = min(k // s["l2_group"], s["l2_budget"] // s["kv_bytes_per_token"] + 1)
+        cost = quot * s["kv_bytes_per_token"] + ((k % s["l2_group"]) * s["kv_bytes_per_token"]) // s["l2_group"]
+        limit = s["heads_eff"] if cost == 0 else min(s["heads_eff"], s["l2_budget"] // cost)
+        in_l2[b] = max([1] + [d for d in range(1, limit + 1) if s["heads_eff"] % d == 0])
+    total = int(chunk_sum.sum()) * s["heads_eff"]  # phase 2
+    target = max(s["min_split_blocks"], (total + 2 * s["num_sms"] - 1) // (2 * s["num_sms"]))
+    splits = np.zeros(batch, np.int64)
+    keys = np.zeros(batch, np.int64)
+    tiles = np.zeros(batch, np.int64)
+    sorted_key = np.zeros((nchunks, chunk), np.int64)
+    sorted_idx = np.zeros((nchunks, chunk), np.int64)
+    before = lambda ka, ia, kb, ib: (ka > kb) | ((ka == kb) & (ia < ib))  # noqa: E731
+    for c in range(nchunks):
+        key = np.full(chunk, -1, np.int64)
+        idx = c * chunk + np.arange(chunk)
+        for t in range(chunk):
+            b = c * chunk + t
+            if b < batch:
+                cap = min(s["max_splits"], max(1, most[b] // s["min_split_blocks"]))
+                splits[b] = min(max((most[b] + target - 1) // target, 1), cap)
+                keys[b] = key[t] = (most[b] + splits[b] - 1) // splits[b]
+                tiles[b] = num_m[b] * s["heads_eff"] * splits[b]
+        size = 2
+        while size <= chunk:  # bitonic network, all "threads" of a step at once
+            stride = size // 2
+            while stride >= 1:
+                t = np.arange(chunk)
+                p = t ^ stride
+                lower = t[p > t]
+                part = p[p > t]
+                ka, ia, kb, ib = key[lower], idx[lower], key[part], idx[part]
+                swap = np.where((lower & size) == 0, before(kb, ib, ka, ia), before(ka, ia, kb, ib))
+                key[lower[swap]], key[part[swap]] = kb[swap], ka[swap]
+                idx[lower[swap]], idx[part[swap]] = ib[swap], ia[swap]
+                stride //= 2
+            size *= 2
+        sorted_key[c], sorted_idx[c] = key, idx
+    vbi = np.zeros(batch, np.int64)
+    virt_tiles = np.zeros(batch, np.int64)
+    for b in range(batch):  # phase 3
+        rank = 0
+        for c in range(nchunks):
+            lo, hi = 0, chunk
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if before(sorted_key[c, mid], sorted_idx[c, mid], keys[b], b):
+                    lo = mid + 1
+                else:
+                    hi = mid
+            rank += lo
+        vbi[rank] = b
+        virt_tiles[rank] = tiles[b]
+    prefix = np.concatenate([[0], np.cumsum(virt_tiles)])  # phase 4
+    return {"num_m_blocks": num_m, "num_splits": splits, "virtual_batch_idx": vbi, "num_heads_in_l2": in_l2,
+            "tile_prefix": prefix}
+
+
+@pytest.mark.parametrize("chunk", [4, 16, 1024])
+@pytest.mark.parametrize("seed", range(3))
+def test_prepare_kernel_algorithm_matches_reference(chunk, seed):
+    rng = np.random.default_rng(900 + seed)
+    batch = int(rng.choice([1, 5, 64, 300]))
+    sq, sk = _random_case(rng, batch, max_q=300, max_k=3000, p_empty=0.15, decode=seed == 1)
+    sk[rng.random(batch) < 0.3] = 700  # many ties in the LPT key
+    md = _prepare(sq, sk, num_heads=8, num_kv_heads=2, head_dim=128, causal=seed != 2, window_size=(-1, 40)
+                  if seed == 2 else (-1, -1), num_sms=int(rng.choice([4, 132])), tile_m=64, tile_n=64,
+                  l2_bytes=1 << 21)
+    got = _emulate_prepare_kernel(md.config, sq, sk, chunk)
+    for name in FIELDS:
+        np.testing.assert_array_equal(got[name], md.to_numpy()[name], err_msg=name)

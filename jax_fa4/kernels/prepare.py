@@ -5,8 +5,9 @@ Why on the device: the metadata depends on sequence lengths that live on the GPU
 implemented by jax_fa4.metadata.compute_metadata; this kernel must equal it bit for bit (tests/test_prepare_gpu.py).
 
 Work is cut into chunks of CHUNK = 1024 sequences, one CTA of 1024 threads per chunk, in four phases:
-  1 stats  : per sequence (one warp; lanes stride over m-blocks, warp reductions): num_m_blocks, n-blocks summed and
-             maximised over m-blocks (mask-aware), num_heads_in_l2; per chunk the sum of n-blocks.
+  1 stats  : per sequence (a group of 1..32 lanes striding over its m-blocks: one thread per sequence for full
+             chunks, more lanes when a small batch leaves threads idle): num_m_blocks, n-blocks summed and maximised
+             over m-blocks (mask-aware), num_heads_in_l2 (lookup in a divisor table); per chunk the n-block sum.
   2 splits : the global sum -> split target; per sequence num_splits, tiles and the LPT key; then the chunk is
              bitonic-sorted in shared memory by (key descending, index ascending).
   3 rank   : a sequence's place in the virtual order = number of sequences ordered before it = sum over chunks of a
@@ -15,6 +16,7 @@ Work is cut into chunks of CHUNK = 1024 sequences, one CTA of 1024 threads per c
 Variant "small" (batch <= CHUNK) runs all four phases in one CTA and one launch; variant "large" launches one
 kernel per phase (grid = number of chunks), so phases see each other's global writes.
 
+heads_eff must be below THREADS (the divisor table has one entry per thread; jax_fa4.metadata checks it).
 Every configuration value is a runtime i32 scalar, so one compiled kernel per variant serves all configurations.
 seqused_q/k are always passed; when use_seqused_* is 0 they are not read (pass any int32 array, e.g. cu_seqlens).
 `workspace` is an int32 output of WORKSPACE_ARRAYS * ceil(batch / CHUNK) * CHUNK elements that the caller discards.
@@ -29,7 +31,6 @@ from cutlass.cute.runtime import make_fake_compact_tensor, make_fake_stream
 CHUNK = 1024          # sequences per CTA (== threads per CTA); kept equal to jax_fa4.metadata.PREPARE_CHUNK
 THREADS = CHUNK
 WARPS = THREADS // 32
-SEQ_PER_WARP = CHUNK // WARPS
 SORT_STEPS_LOG = 10   # log2(CHUNK)
 # Workspace regions (each ceil(B / CHUNK) * CHUNK int32): per sequence b, per sorted position, per chunk.
 WS_MAX_TILE, WS_KEY, WS_TILES, WS_SORT_KEY, WS_SORT_IDX, WS_VIRT_TILES, WS_CHUNK_SUM = range(7)
@@ -86,13 +87,45 @@ def _block_sum(value, red, tidx):
 
 
 @cute.jit
-def _phase_stats(c, cfg, cu_q, cu_k, used_q, used_k, num_m_blocks, num_heads_in_l2, ws, bc, batch, red, tidx):
-    """Phase 1 for chunk c: per-sequence fields; returns the chunk's sum of n-blocks (every thread)."""
-    warp = tidx // 32
-    lane = tidx % 32
+def _divisor_table(heads_eff, table, tidx):
+    """table[x] = largest divisor of heads_eff that is <= x (0 for x = 0), for x < THREADS (heads_eff < THREADS).
+
+    Built by a max-scan over "x if x divides heads_eff", so a sequence's L2 group width is one lookup.
+    """
+    value = cutlass.Int32(0)
+    if tidx >= 1:
+        if tidx <= heads_eff:
+            if heads_eff % tidx == 0:
+                value = tidx
+    table[tidx] = value
+    for d_log in cutlass.range_constexpr(SORT_STEPS_LOG):
+        d = 1 << d_log
+        cute.arch.barrier()
+        x = table[tidx]
+        if tidx >= d:
+            x = cutlass.max(x, table[tidx - d])
+        cute.arch.barrier()
+        table[tidx] = x
+    cute.arch.barrier()
+
+
+@cute.jit
+def _phase_stats(c, group, cfg, cu_q, cu_k, used_q, used_k, num_m_blocks, num_heads_in_l2, ws, bc, batch, red,
+                 table, tidx):
+    """Phase 1 for chunk c: per-sequence fields; returns the chunk's sum of n-blocks (every thread).
+
+    `group` lanes (a power of two <= 32, uniform over the CTA) share one sequence and stride over its m-blocks, so
+    small batches of long sequences do not serialise on one thread; each group handles `group` sequences.
+    """
+    _divisor_table(cfg.heads_eff, table, tidx)
+    gid = tidx // group
+    glane = tidx % group
+    groups = THREADS // group
     chunk_blocks = cutlass.Int32(0)
-    for k in cutlass.range(SEQ_PER_WARP):
-        b = c * CHUNK + warp * SEQ_PER_WARP + k
+    for k in cutlass.range(group):
+        b = c * CHUNK + gid + k * groups
+        sq = cutlass.Int32(0)
+        sk = cutlass.Int32(0)
         if b < batch:
             sq = cu_q[b + 1] - cu_q[b]
             if cfg.use_seqused_q != 0:
@@ -100,45 +133,43 @@ def _phase_stats(c, cfg, cu_q, cu_k, used_q, used_k, num_m_blocks, num_heads_in_
             sk = cu_k[b + 1] - cu_k[b]
             if cfg.use_seqused_k != 0:
                 sk = used_k[b]
-            num_m = (sq * cfg.qpk + cfg.tile_m - 1) // cfg.tile_m
-            offset = sk - sq
-            total = cutlass.Int32(0)
-            most = cutlass.Int32(0)
-            for m in cutlass.range(lane, num_m, 32):
-                first = (m * cfg.tile_m) // cfg.qpk
-                last = cutlass.min(sq - 1, ((m + 1) * cfg.tile_m - 1) // cfg.qpk)
-                lo = cutlass.Int32(0)
-                if cfg.window_left >= 0:
-                    lo = cutlass.max(cutlass.Int32(0), first + offset - cfg.window_left)
-                hi = sk - 1
-                if cfg.window_right >= 0:
-                    hi = cutlass.min(sk - 1, last + offset + cfg.window_right)
-                if lo <= hi:
-                    n = hi // cfg.tile_n - lo // cfg.tile_n + 1
-                    total += n
-                    most = cutlass.max(most, n)
-            total = cute.arch.warp_redux_sync(total, "add")
-            most = cute.arch.warp_redux_sync(most, "max")
-            # Heads per L2 group: largest divisor d of heads_eff with cost <= budget // d (cost computed without
-            # int32 overflow; see jax_fa4.metadata._heads_in_l2).
-            quot = cutlass.min(sk // cfg.l2_group, cfg.l2_budget // cfg.kv_bytes_per_token + 1)
-            cost = quot * cfg.kv_bytes_per_token + ((sk % cfg.l2_group) * cfg.kv_bytes_per_token) // cfg.l2_group
-            best = cutlass.Int32(1)
-            for d in cutlass.range(lane + 1, cfg.heads_eff + 1, 32):
-                if cfg.heads_eff % d == 0:
-                    if cost <= cfg.l2_budget // d:
-                        best = cutlass.max(best, d)
-            best = cute.arch.warp_redux_sync(best, "max")
-            chunk_blocks += total
-            if lane == 0:
+        num_m = (sq * cfg.qpk + cfg.tile_m - 1) // cfg.tile_m
+        offset = sk - sq
+        total = cutlass.Int32(0)
+        most = cutlass.Int32(0)
+        for m in cutlass.range(glane, num_m, group):
+            first = (m * cfg.tile_m) // cfg.qpk
+            last = cutlass.min(sq - 1, ((m + 1) * cfg.tile_m - 1) // cfg.qpk)
+            lo = cutlass.Int32(0)
+            if cfg.window_left >= 0:
+                lo = cutlass.max(cutlass.Int32(0), first + offset - cfg.window_left)
+            hi = sk - 1
+            if cfg.window_right >= 0:
+                hi = cutlass.min(sk - 1, last + offset + cfg.window_right)
+            if lo <= hi:
+                n = hi // cfg.tile_n - lo // cfg.tile_n + 1
+                total += n
+                most = cutlass.max(most, n)
+        # Butterfly over the group's lanes (every lane of the warp takes part; offsets stay inside a group).
+        for o_log in cutlass.range_constexpr(4, -1, -1):
+            o = 1 << o_log
+            if o < group:
+                total += cute.arch.shuffle_sync_bfly(total, o)
+                most = cutlass.max(most, cute.arch.shuffle_sync_bfly(most, o))
+        if b < batch:
+            if glane == 0:
+                # L2 group width: the largest divisor d of heads_eff with cost <= budget // d, i.e.
+                # d <= budget // cost; cost computed without int32 overflow (jax_fa4.metadata._heads_in_l2).
+                quot = cutlass.min(sk // cfg.l2_group, cfg.l2_budget // cfg.kv_bytes_per_token + 1)
+                cost = quot * cfg.kv_bytes_per_token + ((sk % cfg.l2_group) * cfg.kv_bytes_per_token) // cfg.l2_group
+                limit = cfg.heads_eff
+                if cost > 0:
+                    limit = cutlass.min(cfg.heads_eff, cfg.l2_budget // cost)
+                num_heads_in_l2[b] = cutlass.max(cutlass.Int32(1), table[limit])
                 num_m_blocks[b] = num_m
-                num_heads_in_l2[b] = best
                 ws[WS_MAX_TILE * bc + b] = most
-    # Lanes of a warp hold the same chunk_blocks; count it once per warp.
-    mine = cutlass.Int32(0)
-    if lane == 0:
-        mine = chunk_blocks
-    return _block_sum(mine, red, tidx)
+                chunk_blocks += total
+    return _block_sum(chunk_blocks, red, tidx)
 
 
 @cute.jit
@@ -226,8 +257,13 @@ def _small_kernel(cu_q: cute.Tensor, cu_k: cute.Tensor, used_q: cute.Tensor, use
     batch = num_m_blocks.shape[0]
     bc = CHUNK
     s_key, s_idx, red = _smem()
-    total_blocks = _phase_stats(cutlass.Int32(0), cfg, cu_q, cu_k, used_q, used_k, num_m_blocks, num_heads_in_l2,
-                                ws, bc, batch, red, tidx)
+    group = cutlass.Int32(1)  # largest power of two <= 32 with group * batch <= CHUNK
+    for _ in cutlass.range_constexpr(5):
+        if group * 2 * batch <= CHUNK:
+            group = group * 2
+    total_blocks = _phase_stats(cutlass.Int32(0), group, cfg, cu_q, cu_k, used_q, used_k, num_m_blocks,
+                                num_heads_in_l2, ws, bc, batch, red, s_idx, tidx)
+    cute.arch.barrier()  # s_idx (the divisor table) is rewritten by the sort
     _phase_splits_and_sort(cutlass.Int32(0), cfg, total_blocks, num_m_blocks, num_splits, ws, bc, batch, s_key,
                            s_idx, tidx)
     value = cutlass.Int32(0)
@@ -252,9 +288,9 @@ def _stats_kernel(cu_q: cute.Tensor, cu_k: cute.Tensor, used_q: cute.Tensor, use
     c, _, _ = cute.arch.block_idx()
     batch = num_m_blocks.shape[0]
     bc = ((batch + CHUNK - 1) // CHUNK) * CHUNK
-    _, _, red = _smem()
-    chunk_blocks = _phase_stats(c, cfg, cu_q, cu_k, used_q, used_k, num_m_blocks, num_heads_in_l2, ws, bc, batch,
-                                red, tidx)
+    _, table, red = _smem()
+    chunk_blocks = _phase_stats(c, cutlass.Int32(1), cfg, cu_q, cu_k, used_q, used_k, num_m_blocks,
+                                num_heads_in_l2, ws, bc, batch, red, table, tidx)
     if tidx == 0:
         ws[WS_CHUNK_SUM * bc + c] = chunk_blocks
 
