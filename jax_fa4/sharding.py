@@ -12,6 +12,8 @@ Attention is independent across heads and across sequences, but XLA cannot see t
   all-gathers them first (correct, but it is communication; for token sharding use the data-parallel recipe below).
   `jax.grad` works through a `jax.custom_vjp` whose forward and backward are each custom-partitioned; the backward
   is currently `jax.vjp` of the reference on each shard's heads, and is the place a kernel backward slots in.
+  Meshes with Explicit axes (jax.make_mesh's default) carry shardings in the types, which custom_partitioning's
+  global-shape trace rejects; there the same op runs under `jax.shard_map` over the head axes instead.
 
 * Data parallel over packed tokens, `shard_packed_batch` + `data_parallel_varlen_attention`: whole sequences are
   assigned to shards on the host (balanced by attention work, each shard padded to one static token count), every
@@ -271,8 +273,53 @@ def sharded_varlen_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, *, max_seqlen_
                  num_splits=config.num_splits, implementation=implementation,
                  has_seqused_q=seqused_q is not None, has_seqused_k=seqused_k is not None,
                  metadata_config=md_config)
-    out, lse = _attend(st, q, k, v, cu_seqlens_q, cu_seqlens_k, seqused_q, seqused_k, md_leaves)
+    explicit = _explicit_head_sharding(q)
+    if explicit is None:
+        out, lse = _attend(st, q, k, v, cu_seqlens_q, cu_seqlens_k, seqused_q, seqused_k, md_leaves)
+    else:
+        out, lse = _attend_explicit(st, explicit, q, k, v, cu_seqlens_q, cu_seqlens_k, seqused_q, seqused_k,
+                                    md_leaves)
     return (out, lse) if return_lse else out
+
+
+def _explicit_head_sharding(q):
+    """(mesh, head axes) when q's type carries an explicit-mode sharding (jax.make_mesh's default), else None.
+
+    custom_partitioning traces its body with global types, which explicit sharding types reject; on such meshes
+    the same per-head op runs under jax.shard_map over the head axes instead (same result, no collective)."""
+    typeof = getattr(jax, "typeof", None)
+    axis_type = getattr(jax.sharding, "AxisType", None)
+    if typeof is None or axis_type is None:
+        return None
+    sharding = getattr(typeof(q), "sharding", None)
+    mesh = getattr(sharding, "mesh", None)
+    if mesh is None or getattr(mesh, "empty", True):
+        return None
+    if not any(t == axis_type.Explicit for t in getattr(mesh, "axis_types", ())):
+        return None
+    spec = tuple(sharding.spec) + (None,) * 3
+    if spec[0] is not None:
+        raise ValueError(f"sharded_varlen_attention: q's token axis is sharded ({spec[0]!r}) on an explicit mesh; "
+                         f"shard heads only, or use data_parallel_varlen_attention for token shards")
+    return mesh, spec[1]
+
+
+def _attend_explicit(st, explicit, q, k, v, cu_q, cu_k, seqused_q, seqused_k, md_leaves):
+    mesh, head = explicit
+    axes = () if head is None else (tuple(head) if isinstance(head, (tuple, list)) else (head,))
+    n = math.prod(mesh.shape[a] for a in axes) if axes else 1
+    if st.num_kv_heads % n or st.num_heads % n:
+        raise ValueError(f"sharded_varlen_attention: heads are sharded {n} ways over mesh axes {axes}, but "
+                         f"num_heads={st.num_heads} and num_kv_heads={st.num_kv_heads} must both be divisible by {n}")
+    heads3 = P(None, head, None)
+
+    def local(q_, k_, v_, cu_q_, cu_k_, used_q, used_k, leaves):
+        return _attend(st, q_, k_, v_, cu_q_, cu_k_, used_q, used_k, leaves)
+
+    rep = jax.tree_util.tree_map(lambda _: P(), (cu_q, cu_k, seqused_q, seqused_k, md_leaves))
+    fn = jax.shard_map(local, mesh=mesh, in_specs=(heads3, heads3, heads3) + rep,
+                       out_specs=(heads3, P(head, None)))
+    return fn(q, k, v, cu_q, cu_k, seqused_q, seqused_k, md_leaves)
 
 
 # ------------------------------------------------------------------------------- data parallel over packed tokens
