@@ -81,8 +81,10 @@ def _local_metadata(st: _Static, md_leaves, heads, kv_heads, dtype, cu_q, cu_k, 
 
 def _forward_local(st: _Static, q, k, v, cu_q, cu_k, seqused_q, seqused_k, md_leaves):
     """The single-device op on whatever heads this device holds: (out, lse)."""
-    from jax_fa4.api import varlen_attention  # late: api may come to import this module
+    from jax_fa4 import api  # late: api may come to import this module
 
+    # If api.varlen_attention ever routes through this module, its single-device body must be what runs here.
+    varlen_attention = getattr(api, "_varlen_attention_single", api.varlen_attention)
     md = _local_metadata(st, md_leaves, q.shape[1], k.shape[1], q.dtype, cu_q, cu_k, seqused_q, seqused_k)
     return varlen_attention(
         q, k, v, cu_q, cu_k, max_seqlen_q=st.max_seqlen_q, max_seqlen_k=st.max_seqlen_k, seqused_q=seqused_q,
