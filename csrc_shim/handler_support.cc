@@ -1,5 +1,6 @@
 #include "handler_support.h"
 
+#include <cstdlib>
 #include <limits>
 
 namespace jax_fa4 {
@@ -11,13 +12,16 @@ std::string DescribeTensor(const char *kernel, const char *arg, const xla::ffi::
   auto fail = [&](const std::string &why) {
     return std::string("jax_fa4 kernel ") + kernel + ": argument " + arg + " " + why;
   };
-  if (n_shapes != 0 && n_shapes != rank) {
-    return fail("has rank " + std::to_string(rank) + " but the kernel was built for rank " +
-                std::to_string(n_shapes));
+  // Kernels may fix trailing extents at compile time (e.g. the head dimension): the dynamic shapes are then the
+  // leading modes, and so are the dynamic strides of the row-major layout. The caller picks the variant whose
+  // static extents match the buffer.
+  if (n_shapes > rank) {
+    return fail("has rank " + std::to_string(rank) + " but the kernel was built for " + std::to_string(n_shapes) +
+                " dynamic extents");
   }
-  if (n_strides != 0 && n_strides != rank - 1) {
-    return fail("is described with " + std::to_string(n_strides) + " dynamic strides; expected " +
-                std::to_string(rank - 1));
+  if (n_strides > rank - 1 && n_strides != 0) {
+    return fail("is described with " + std::to_string(n_strides) + " dynamic strides; at most " +
+                std::to_string(rank - 1) + " expected for rank " + std::to_string(rank));
   }
   int64_t stride = 1;
   int64_t row_major[16];
@@ -35,11 +39,17 @@ std::string DescribeTensor(const char *kernel, const char *arg, const xla::ffi::
   return "";
 }
 
-std::string ZeroAsync(const char *kernel, const char *arg, const xla::ffi::AnyBuffer &buffer, cudaStream_t stream) {
+std::string FillAsync(const char *kernel, const char *arg, const xla::ffi::AnyBuffer &buffer, int value,
+                      cudaStream_t stream) {
   if (buffer.size_bytes() == 0) return "";
-  cudaError_t err = cudaMemsetAsync(buffer.untyped_data(), 0, buffer.size_bytes(), stream);
-  if (err != cudaSuccess) return CudaFailure(kernel, (std::string("zeroing ") + arg).c_str(), err);
+  cudaError_t err = cudaMemsetAsync(buffer.untyped_data(), value, buffer.size_bytes(), stream);
+  if (err != cudaSuccess) return CudaFailure(kernel, (std::string("filling ") + arg).c_str(), err);
   return "";
+}
+
+bool PoisonOutputs() {
+  const char *flag = std::getenv("JAX_FA4_POISON_OUTPUTS");
+  return flag != nullptr && flag[0] == '1';
 }
 
 std::string LaunchStatus(const char *kernel, int32_t status) {

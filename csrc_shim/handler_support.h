@@ -19,8 +19,14 @@ namespace jax_fa4 {
 std::string DescribeTensor(const char *kernel, const char *arg, const xla::ffi::AnyBuffer &buffer, void **data,
                            int32_t *shapes, int n_shapes, int64_t *strides, int n_strides);
 
-// Zeroes a scratch buffer on `stream` (the per-call tile counter of the persistent scheduler).
-std::string ZeroAsync(const char *kernel, const char *arg, const xla::ffi::AnyBuffer &buffer, cudaStream_t stream);
+// Fills a buffer with the byte `value` on `stream`: 0 zeroes scratch (the per-call tile counter of the persistent
+// scheduler); 0xFF poisons outputs (NaN in every float type, -1 in integers).
+std::string FillAsync(const char *kernel, const char *arg, const xla::ffi::AnyBuffer &buffer, int value,
+                      cudaStream_t stream);
+
+// True when JAX_FA4_POISON_OUTPUTS=1: handlers then fill every output with 0xFF bytes before the launch, so tests
+// can see any element a kernel failed to write (XLA hands outputs over uninitialised). Read on every call.
+bool PoisonOutputs();
 
 // Checks the status the exported launcher returned and the launch's own error.
 std::string LaunchStatus(const char *kernel, int32_t status);

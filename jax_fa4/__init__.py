@@ -12,6 +12,7 @@ Public API:
 
 from jax_fa4.api import attention, varlen_attention
 from jax_fa4.ffi import export_safety_checks, load as _load_kernel_library
+from jax_fa4.validation import SCHEDULER_MODES
 from jax_fa4.merge import merge_attention_states
 from jax_fa4.metadata import SchedulerMetadata, prepare_scheduler_metadata
 from jax_fa4.packing import pack, segment_ids_to_cu_seqlens, unpack
@@ -26,4 +27,5 @@ _load_kernel_library()
 __all__ = [
     "attention", "varlen_attention", "prepare_scheduler_metadata", "SchedulerMetadata", "segment_ids_to_cu_seqlens",
     "pack", "unpack", "merge_attention_states", "export_safety_checks",
+    "SCHEDULER_MODES",
 ]

@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from jax_fa4 import validation
+from jax_fa4.validation import SCHEDULER_MODES
 from jax_fa4.reference import varlen_attention_reference
 
 
@@ -47,10 +48,41 @@ def _select_backend(config: validation.CallConfig, implementation):
     return "xla", None
 
 
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
+def _kernel_attention(module, static, q, k, v, cu_q, cu_k, used_q, used_k, md):
+    """The GPU forward kernel; its gradient is, until the kernel backward lands, the reference's (recomputed)."""
+    config, scheduler_mode = static
+    return module.varlen_forward(q, k, v, cu_q, cu_k, used_q, used_k, config=config, scheduler_metadata=md,
+                                 scheduler_mode=scheduler_mode)
+
+
+def _kernel_attention_fwd(module, static, q, k, v, cu_q, cu_k, used_q, used_k, md):
+    return _kernel_attention(module, static, q, k, v, cu_q, cu_k, used_q, used_k, md), (q, k, v, cu_q, cu_k,
+                                                                                         used_q, used_k)
+
+
+def _kernel_attention_bwd(module, static, residuals, cotangents):
+    config, _ = static
+    q, k, v, cu_q, cu_k, used_q, used_k = residuals
+
+    def reference(q_, k_, v_):
+        return varlen_attention_reference(
+            q_, k_, v_, cu_q, cu_k, max_seqlen_q=config.max_seqlen_q, max_seqlen_k=config.max_seqlen_k,
+            seqused_q=used_q, seqused_k=used_k, softmax_scale=config.softmax_scale, causal=config.causal,
+            window_size=(config.window_left, config.window_right), softcap=config.softcap)
+
+    _, vjp = jax.vjp(reference, q, k, v)
+    dq, dk, dv = vjp(cotangents)
+    return dq, dk, dv, None, None, None, None, None
+
+
+_kernel_attention.defvjp(_kernel_attention_fwd, _kernel_attention_bwd)
+
+
 def varlen_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, *, max_seqlen_q, max_seqlen_k, seqused_q=None,
                      seqused_k=None, softmax_scale=None, causal=False, window_size=(-1, -1), softcap=0.0,
                      num_splits=0, scheduler_metadata=None, return_lse=False, implementation=None,
-                     debug_checks=False):
+                     debug_checks=False, scheduler_mode="dynamic"):
     """Attention over a packed batch of variable-length sequences (FlashAttention's varlen conventions).
 
     Args:
@@ -71,6 +103,12 @@ def varlen_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, *, max_seqlen_q, max_s
       return_lse: also return the log-sum-exp.
       implementation: None (kernels when available for this call, else the reference), "xla", "kernel".
       debug_checks: check the length data (see below) with a host callback; raises at run time when violated.
+      scheduler_mode: how the forward kernel hands out tiles, one of SCHEDULER_MODES: "dynamic" (default: ~one
+        CTA per SM pulling tiles from an atomic counter, longest sequences first), "dynamic-fifo" (same, packed
+        order), "static" (CTA c takes tiles c, c + grid, ...), "single-tile" (one CTA per tile). Kernel path only.
+
+    Gradients: on the kernel path the forward runs on the GPU kernel and the backward, until the SM90 backward
+    kernel lands, is the reference's gradient recomputed from (q, k, v) (correct, but at reference speed).
 
     Returns:
       out [total_q, num_heads, head_dim_v], and with return_lse also lse [num_heads, total_q] float32, natural log.
@@ -90,6 +128,8 @@ def varlen_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, *, max_seqlen_q, max_s
         implementation=implementation)
     if scheduler_metadata is not None:
         validation.check_metadata(scheduler_metadata, config)
+    if scheduler_mode not in SCHEDULER_MODES:
+        raise ValueError(f"scheduler_mode must be one of {SCHEDULER_MODES}, got {scheduler_mode!r}")
     if not isinstance(debug_checks, bool):
         raise TypeError(f"debug_checks must be a Python bool, got {debug_checks!r}")
     if debug_checks:
@@ -99,8 +139,8 @@ def varlen_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, *, max_seqlen_q, max_s
             cu_seqlens_q, cu_seqlens_k, seqused_q, seqused_k)
     backend, module = _select_backend(config, implementation)
     if backend == "kernel":
-        out, lse = module.varlen_forward(q, k, v, cu_seqlens_q, cu_seqlens_k, seqused_q, seqused_k,
-                                         config=config, scheduler_metadata=scheduler_metadata)
+        out, lse = _kernel_attention(module, (config, scheduler_mode), q, k, v, cu_seqlens_q, cu_seqlens_k,
+                                     seqused_q, seqused_k, scheduler_metadata)
     else:
         out, lse = varlen_attention_reference(
             q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q=config.max_seqlen_q,

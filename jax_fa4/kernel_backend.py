@@ -13,7 +13,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jax_fa4 import device_info, ffi
+from jax_fa4 import device_info, ffi, metadata
+from jax_fa4.validation import SCHEDULER_MODES
+from jax_fa4.reference import effective_lengths
 
 DTYPE_TAGS = {jnp.dtype(jnp.bfloat16): "bf16", jnp.dtype(jnp.float16): "fp16", jnp.dtype(jnp.float32): "f32"}
 
@@ -75,3 +77,131 @@ def combine(o_partial, lse_partial, cu_seqlens_q, seqlen_q, num_splits, out, lse
     return call(o_partial.astype(jnp.float32), lse_partial.astype(jnp.float32), cu_seqlens_q.astype(jnp.int32),
                 seqlen_q.astype(jnp.int32), num_splits.astype(jnp.int32), out, lse.astype(jnp.float32),
                 num_ctas=np.int32(_grid_ctas(rows, 4)))
+
+
+# ------------------------------------------------------------------------------------------------ prepare kernel
+def prepare_metadata(cfg, cu_q, cu_k, seqused_q, seqused_k):
+    """SchedulerMetadata from the prepare kernel (one launch for <= 1024 sequences, four beyond)."""
+    batch = int(cu_q.shape[0]) - 1
+    target = _require_target("prepare", metadata.prepare_kernel_variant(batch))
+    return metadata.prepare_ffi_call(target, cfg, cu_q, cu_k, seqused_q, seqused_k)
+
+
+# ------------------------------------------------------------------------------------------------ forward kernel
+
+
+def _fwd_mask(config) -> str:
+    """Compiled mask variant: "local" for any window (causal with a left window included)."""
+    if config.window_left >= 0 or (config.window_right >= 0 and not config.causal):
+        return "local"
+    return "causal" if config.causal else "none"
+
+
+def _fwd_tag(config) -> str:
+    dtype = DTYPE_TAGS.get(jnp.dtype(config.dtype))
+    return f"{dtype}_d{config.head_dim}_{_fwd_mask(config)}"
+
+
+def _fwd_entry(config):
+    """(target, manifest entry) of the forward variant for this call, or (None, reason)."""
+    arch_name = arch()
+    if arch_name != "sm_90a":
+        return None, f"no forward kernel for {arch_name} (SM90 only; SM100 kernels are not written yet)"
+    tag = _fwd_tag(config)
+    manifest = ffi.load() or {"handlers": {}}
+    entry = manifest["handlers"].get(f"fwd_sm90__{tag}__sm90a")
+    if entry is None:
+        built = ffi.built_variants("fwd_sm90", arch_name)
+        return None, f"the library holds no forward variant {tag!r} (built: {built})"
+    return entry["target"], entry
+
+
+def supports(config):
+    """None when the forward kernel can run `config`, else a sentence saying why not."""
+    if jnp.dtype(config.dtype) not in (jnp.dtype(jnp.bfloat16), jnp.dtype(jnp.float16)):
+        return f"the forward kernel takes bfloat16 or float16, not {config.dtype}"
+    if config.head_dim != config.head_dim_v:
+        return f"the forward kernel needs head_dim_v == head_dim (got {config.head_dim_v} and {config.head_dim})"
+    if config.total_q == 0 or config.total_k == 0 or config.batch == 0:
+        return "empty inputs"
+    target, entry = _fwd_entry(config)
+    return entry if target is None else None
+
+
+def fwd_metadata_config(config):
+    """The MetadataConfig the forward kernel needs for `config` (tile shape of its variant, no GQA packing)."""
+    target, entry = _fwd_entry(config)
+    if target is None:
+        raise ValueError(f"jax_fa4 forward kernel unavailable: {entry}")
+    tiles = entry["config"]
+    return metadata.make_config(
+        num_heads=config.num_heads, num_kv_heads=config.num_kv_heads, head_dim=config.head_dim,
+        head_dim_v=config.head_dim_v, causal=config.causal, window_size=(config.window_left, config.window_right),
+        num_splits=1, dtype=config.dtype, pack_gqa=False, tile_m=tiles["tile_m"], tile_n=tiles["tile_n"],
+        arch=arch())
+
+
+def _check_kernel_metadata(md, need):
+    """The caller's metadata must have the tile shape and packing the kernel runs with."""
+    for name in ("tile_m", "tile_n", "pack_gqa"):
+        made, wanted = getattr(md.config, name), getattr(need, name)
+        if made != wanted:
+            raise ValueError(
+                f"scheduler_metadata was made with {name}={made}, but the SM90 forward kernel for this call runs "
+                f"with {name}={wanted}; make it with prepare_scheduler_metadata's defaults (or {name}={wanted})")
+
+
+def _fifo_order(md):
+    """The same tiles in the packed order of the sequences (the ablation's "no longest-first")."""
+    tiles = md.num_m_blocks * md.config.heads_eff * md.num_splits
+    order = jnp.arange(md.num_m_blocks.shape[0], dtype=jnp.int32)
+    prefix = jnp.concatenate([jnp.zeros((1,), jnp.int32), jnp.cumsum(tiles, dtype=jnp.int32)])
+    return order, prefix
+
+
+def _max_tiles(config, tile_m):
+    """A static upper bound on the number of (sequence, head, m-block) tiles, for the one-CTA-per-tile grid."""
+    m_blocks = min(config.batch * -(-config.max_seqlen_q // tile_m), -(-config.total_q // tile_m) + config.batch)
+    return max(1, m_blocks * config.num_heads)
+
+
+def varlen_forward(q, k, v, cu_seqlens_q, cu_seqlens_k, seqused_q, seqused_k, *, config, scheduler_metadata=None,
+                   scheduler_mode="dynamic"):
+    """(out [total_q, H, Dv], lse [H, total_q] f32) from the SM90 forward kernel.
+
+    Length data is read by the reference path's rules (jax_fa4.reference.effective_lengths: cu_seqlens as a
+    clipped running maximum, seqused clipped to the slot, lengths cut to max_seqlen), so out-of-contract lengths
+    give the reference's result instead of out-of-bounds accesses. Metadata made by the caller must come from the
+    same lengths; without it, the prepare kernel makes it here.
+    """
+    if scheduler_mode not in SCHEDULER_MODES:
+        raise ValueError(f"scheduler_mode={scheduler_mode!r}; expected one of {SCHEDULER_MODES}")
+    target, entry = _fwd_entry(config)
+    if target is None:
+        raise ValueError(f"jax_fa4 forward kernel unavailable: {entry}")
+    need = fwd_metadata_config(config)
+    starts_q, len_q = effective_lengths(cu_seqlens_q, seqused_q, config.total_q, config.max_seqlen_q)
+    starts_k, len_k = effective_lengths(cu_seqlens_k, seqused_k, config.total_k, config.max_seqlen_k)
+    cu_q = jnp.concatenate([starts_q, jnp.clip(jnp.max(cu_seqlens_q), 0, config.total_q)[None]])
+    cu_k = jnp.concatenate([starts_k, jnp.clip(jnp.max(cu_seqlens_k), 0, config.total_k)[None]])
+    if scheduler_metadata is None:
+        md = prepare_metadata(need, cu_q, cu_k, len_q, len_k)
+    else:
+        _check_kernel_metadata(scheduler_metadata, need)
+        md = scheduler_metadata
+    vbatch, prefix = md.virtual_batch_idx, md.tile_prefix
+    if scheduler_mode == "dynamic-fifo":
+        vbatch, prefix = _fifo_order(md)
+    sms = device_info.sm_count() or metadata.DEFAULT_NUM_SMS
+    num_ctas = _max_tiles(config, need.tile_m) if scheduler_mode == "single-tile" else sms
+    dynamic = scheduler_mode in ("dynamic", "dynamic-fifo")
+    results = (jax.ShapeDtypeStruct((config.total_q, config.num_heads, config.head_dim_v), q.dtype),
+               jax.ShapeDtypeStruct((config.num_heads, config.total_q), jnp.float32),
+               jax.ShapeDtypeStruct((1,), jnp.int32))
+    call = jax.ffi.ffi_call(target, results, vmap_method="sequential")
+    out, lse, _counter = call(
+        q, k, v, cu_q, cu_k, len_q, len_k, md.num_m_blocks, md.num_splits, vbatch, md.num_heads_in_l2, prefix,
+        softmax_scale=np.float32(config.softmax_scale), softcap=np.float32(config.softcap),
+        window_left=np.int32(config.window_left), window_right=np.int32(config.window_right),
+        num_ctas=np.int32(num_ctas), scheduler_mode=np.int32(1 if dynamic else 0))
+    return out, lse

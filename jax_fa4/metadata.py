@@ -5,15 +5,18 @@ once per step and reused by every attention layer (DESIGN.md §2). It is a regis
 travel through `jax.jit`, and a hashable static part (`MetadataConfig`) recording what it was made for, so
 `varlen_attention` can refuse metadata made for another call (`check_matches`).
 
-The exact definition of every field is the shared spec (/tmp/jaxfa4_spec.md, "Scheduler metadata"); the code
-below is its traceable jnp implementation. The GPU prepare kernel (jax_fa4/kernels/prepare.py) must equal it bit
+The code below defines every field exactly (a traceable jnp implementation; tests/metadata_oracle.py is an
+independent NumPy restatement it is tested against). The GPU prepare kernel (jax_fa4/kernels/prepare.py) must equal it bit
 for bit. Choices the spec left open, fixed here:
 
-* Tiles (`default_tiles`): sm90: tile_m = 128; tile_n = 128 for max(D, Dv) <= 128, 112 for <= 192, 80 for <= 256.
+* Tiles (`default_tiles`): sm90: tile_m = 128; tile_n = 128 for max(D, Dv) <= 128, 96 for <= 192, 80 for <= 256 (the SM90 forward
+  kernel's tiles: tests/test_fwd_build.py keeps them equal).
   sm100: 128 x 128 for every head dim.
 * GQA packing (`default_pack_gqa`): only when H != Hk, and then when packing makes the query tile of the longest
   sequence markedly fuller: eff(rows) = rows / (ceil(rows / tile_m) * tile_m); pack iff
   eff(max_seqlen_q) < 0.9 * eff(max_seqlen_q * H // Hk)  (decode-shaped calls pack, long prefill does not).
+  Applied only where a forward kernel packs (KERNELS_PACK_GQA); none does yet, so pack_gqa defaults to False and
+  default metadata is what the SM90 forward kernel runs with.
 * Masks: causal means window_right = 0 (window_left stays as given, -1 = unbounded).
 * Inputs with sequence lengths above max_seqlen_q / max_seqlen_k are undefined behaviour here (the m-block loop is
   bounded by max_seqlen_q); nothing faults, but the fields may differ from the kernel's.
@@ -32,6 +35,8 @@ import numpy as np
 DEFAULT_NUM_SMS = 132                  # H100 SXM
 DEFAULT_L2_BYTES = 50 * 1024 * 1024    # H100 SXM
 DEFAULT_MAX_SPLITS = 64
+# Whether the forward kernels pack GQA query heads into one tile (then pack_gqa defaults to default_pack_gqa's rule).
+KERNELS_PACK_GQA = False
 MIN_SPLIT_BLOCKS = 4
 # Elements of the [batch, m-block] work array materialised at once by the jnp path (bounds its memory).
 _M_CHUNK_ELEMENTS = 1 << 22
@@ -140,7 +145,7 @@ def default_tiles(head_dim: int, head_dim_v: Optional[int] = None, arch="sm90") 
     if d <= 128:
         return 128, 128
     if d <= 192:
-        return 128, 112
+        return 128, 96
     return 128, 80
 
 
@@ -193,7 +198,7 @@ def make_config(*, num_heads, num_kv_heads, head_dim, head_dim_v=None, causal=Fa
     tile_m = dm if tile_m is None else int(tile_m)
     tile_n = dn if tile_n is None else int(tile_n)
     if pack_gqa is None:
-        pack_gqa = default_pack_gqa(int(max_seqlen_q or 1), num_heads, num_kv_heads, tile_m)
+        pack_gqa = KERNELS_PACK_GQA and default_pack_gqa(int(max_seqlen_q or 1), num_heads, num_kv_heads, tile_m)
     num_sms, l2_bytes = _device_defaults(num_sms, l2_bytes)
     left, right = normalize_window(causal, window_size)
     return MetadataConfig(

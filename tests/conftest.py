@@ -2,8 +2,14 @@
 nvidia-cutlass-dsl (they compile kernels); `slow` tests are left out of the default CI run with -m 'not slow'."""
 
 import functools
+import os
 
 import pytest
+
+# GPU tests compile many small programs (one per random case); XLA's GEMM autotuning would dominate their run time
+# and changes nothing they check.
+if "--xla_gpu_autotune_level" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_gpu_autotune_level=0").strip()
 
 
 def pytest_configure(config):

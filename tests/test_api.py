@@ -82,8 +82,9 @@ def test_dispatch_uses_kernel_backend_when_it_supports_the_call(monkeypatch):
     q = rand(rng, (6, 2, 8))
     seen = {}
 
-    def fake_forward(q, k, v, cu_q, cu_k, used_q, used_k, *, config, scheduler_metadata):
+    def fake_forward(q, k, v, cu_q, cu_k, used_q, used_k, *, config, scheduler_metadata, scheduler_mode):
         seen["config"] = config
+        seen["mode"] = scheduler_mode
         return jnp.full(q.shape, 7.0, q.dtype), jnp.zeros((q.shape[1], q.shape[0]), jnp.float32)
 
     monkeypatch.setattr(kernel_backend, "unavailable_reason", lambda: None)
@@ -93,6 +94,7 @@ def test_dispatch_uses_kernel_backend_when_it_supports_the_call(monkeypatch):
     out = varlen_attention(q, q, q, cu_of((6,)), cu_of((6,)), max_seqlen_q=6, max_seqlen_k=6, causal=True)
     assert np.all(np.asarray(out) == 7.0)
     assert seen["config"].causal and seen["config"].window_right == 0 and seen["config"].batch == 1
+    assert seen["mode"] == "dynamic"
     out = varlen_attention(q, q, q, cu_of((6,)), cu_of((6,)), max_seqlen_q=6, max_seqlen_k=6, implementation="xla")
     assert not np.all(np.asarray(out) == 7.0)
     q16 = rand(rng, (6, 2, 16))
@@ -101,6 +103,41 @@ def test_dispatch_uses_kernel_backend_when_it_supports_the_call(monkeypatch):
     with pytest.raises(ValueError, match=r"cannot run this call.*: head_dim"):
         varlen_attention(q16, q16, q16, cu_of((6,)), cu_of((6,)), max_seqlen_q=6, max_seqlen_k=6,
                          implementation="kernel")
+
+
+def test_kernel_path_gradient_is_the_references(monkeypatch):
+    """jax.grad through the kernel path (custom_vjp: kernel forward, reference backward) equals the reference's
+    gradient; a fake forward stands in for the GPU kernel so this runs on the CPU."""
+    from jax_fa4.reference import varlen_attention_reference
+
+    rng = np.random.default_rng(5)
+    q, k, v = rand(rng, (9, 4, 8)), rand(rng, (12, 2, 8)), rand(rng, (12, 2, 8))
+    cu_q, cu_k = cu_of((4, 0, 5)), cu_of((7, 2, 3))
+
+    def fake_forward(q, k, v, cu_q, cu_k, used_q, used_k, *, config, scheduler_metadata, scheduler_mode):
+        return varlen_attention_reference(q, k, v, cu_q, cu_k, max_seqlen_q=config.max_seqlen_q,
+                                          max_seqlen_k=config.max_seqlen_k, causal=config.causal)
+
+    monkeypatch.setattr(kernel_backend, "unavailable_reason", lambda: None)
+    monkeypatch.setattr(kernel_backend, "supports", lambda cfg: None, raising=False)
+    monkeypatch.setattr(kernel_backend, "varlen_forward", fake_forward, raising=False)
+
+    def loss(q, k, v, impl):
+        o, lse = varlen_attention(q, k, v, cu_q, cu_k, max_seqlen_q=5, max_seqlen_k=7, causal=True,
+                                  return_lse=True, implementation=impl)
+        return jnp.sum(o * o) + jnp.sum(jnp.where(jnp.isfinite(lse), lse, 0.0))
+
+    got = jax.jit(jax.grad(loss, argnums=(0, 1, 2)), static_argnums=3)(q, k, v, "kernel")
+    want = jax.grad(loss, argnums=(0, 1, 2))(q, k, v, "xla")
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+
+
+def test_scheduler_mode_is_validated():
+    rng = np.random.default_rng(6)
+    q = rand(rng, (6, 2, 8))
+    with pytest.raises(ValueError, match="scheduler_mode"):
+        varlen_attention(q, q, q, cu_of((6,)), cu_of((6,)), max_seqlen_q=6, max_seqlen_k=6, scheduler_mode="lpt")
 
 
 # ------------------------------------------------------------------------------------------- padded entry

@@ -70,7 +70,9 @@ def test_codegen_reads_tensor_layouts_and_binds_in_order():
     assert tensor_layouts(HEADER, "jaxfa4_k") == {"x": (3, 2), "c": (1, 0)}
     src = handler_source("k", "jaxfa4_k", HEADER, [("x", "in"), ("c", "scratch_zero"), ("scale", "f32")])
     assert '.Arg<ffi::AnyBuffer>().Ret<ffi::AnyBuffer>().Attr<float>("scale")' in src
-    assert "ZeroAsync" in src and "kCmdBufferCompatible" in src
+    assert "FillAsync" in src and "kCmdBufferCompatible" in src and "PoisonOutputs" not in src
+    src = handler_source("k", "jaxfa4_k", HEADER, [("x", "in"), ("c", "out"), ("scale", "f32")])
+    assert "PoisonOutputs" in src  # outputs (not scratch) are poisoned on request
 
 
 def test_codegen_rejects_a_signature_that_disagrees_with_the_export():

@@ -233,7 +233,7 @@ def test_check_matches_messages():
 def test_defaults_and_validation():
     assert metadata.default_tiles(128) == (128, 128)
     assert metadata.default_tiles(64, 64, "sm_90a") == (128, 128)
-    assert metadata.default_tiles(192, 128) == (128, 112)
+    assert metadata.default_tiles(192, 128) == (128, 96)
     assert metadata.default_tiles(256) == (128, 80)
     assert metadata.default_tiles(256, arch="sm_100a") == (128, 128)
     with pytest.raises(ValueError, match="head_dim=512"):
@@ -244,7 +244,9 @@ def test_defaults_and_validation():
     cu = _cu(np.array([3], np.int32))
     md = prepare_scheduler_metadata(cu, cu, max_seqlen_q=1, max_seqlen_k=3, num_heads=32, num_kv_heads=8,
                                     head_dim=128, implementation="xla")
-    assert md.config.pack_gqa and md.config.max_splits == 64 and md.config.tile_n == 128
+    # A decode shape: the packing rule says pack, but no kernel packs yet, so the default follows the kernels.
+    assert md.config.pack_gqa == metadata.KERNELS_PACK_GQA and md.config.max_splits == 64
+    assert md.config.tile_n == 128
     with pytest.raises(TypeError, match="max_seqlen_q must be a static Python int"):
         prepare_scheduler_metadata(cu, cu, max_seqlen_q=jnp.int32(3), max_seqlen_k=3, num_heads=1, num_kv_heads=1,
                                    head_dim=64)

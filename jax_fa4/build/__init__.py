@@ -11,6 +11,7 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import hashlib
+import importlib
 import json
 import os
 import shutil
@@ -87,7 +88,7 @@ def _link(jobs: list[Job], cache: Path, out_dir: Path, jobs_parallel: int) -> st
     digest = hashlib.sha256()
     for job in jobs:
         digest.update(f"{job.name}:{job.key};".encode())
-    for path in shim_sources + [Path(__file__).parent / "shim_codegen.py"]:
+    for path in shim_sources + [Path(__file__).parent / "shim_codegen.py", Path(__file__)]:
         digest.update(path.read_bytes())
     link_key = digest.hexdigest()[:20]
     library = out_dir / LIBRARY_NAME
@@ -104,9 +105,13 @@ def _link(jobs: list[Job], cache: Path, out_dir: Path, jobs_parallel: int) -> st
         obj_dir = _object_dir(cache, job)
         info = json.loads((obj_dir / "signature.json").read_text())
         entries.append((job.name, job.prefix, obj_dir / f"{job.name}.h", info["signature"]))
+        module = importlib.import_module(f"jax_fa4.kernels.{job.module}")
         manifest["handlers"][job.name] = {
             "symbol": f"jaxfa4_ffi_{job.name}", "target": f"jax_fa4_{job.name}", "module": job.module,
-            "variant": info["variant"], "arch": job.arch, "signature": info["signature"]}
+            "variant": info["variant"], "arch": job.arch, "signature": info["signature"],
+            # What the host needs to know about a variant without importing CuTe DSL (e.g. the forward kernel's
+            # tile shape, which the scheduler metadata must be made with).
+            "config": module.tile_config(job.variant) if hasattr(module, "tile_config") else None}
     write_handlers(entries, work / "handlers.cc")
 
     cuda = cuda_home()

@@ -1,6 +1,8 @@
 """python -m jax_fa4.build [--kernels ...] [--arch ...] [--reduced] [--jobs N] [--cache-dir D] [--out-dir D]"""
 
 import argparse
+import os
+import sys
 
 from jax_fa4.build import build
 
@@ -15,6 +17,11 @@ def main(argv=None):
     parser.add_argument("--out-dir", default=None, help="where the library goes (default: jax_fa4/_lib)")
     args = parser.parse_args(argv)
     build(args.kernels, args.arch, args.reduced, args.jobs, args.cache_dir, args.out_dir)
+    # The plan imports the kernel modules (and so cutlass/MLIR) in this process to read their variant tables;
+    # their native teardown can crash at interpreter exit after a successful build, so leave without it.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -70,8 +70,11 @@ def handler_source(name: str, prefix: str, header: str, signature: list) -> str:
             f"  if (auto e = jax_fa4::DescribeTensor(kName, \"{arg}\", {source}, &t_{arg}.data, {shapes}, {n_shapes}, "
             f"{strides}, {n_strides}); !e.empty()) return ffi::Error::InvalidArgument(e);")
         if kind == "scratch_zero":
-            body.append(f"  if (auto e = jax_fa4::ZeroAsync(kName, \"{arg}\", {source}, stream); !e.empty()) "
+            body.append(f"  if (auto e = jax_fa4::FillAsync(kName, \"{arg}\", {source}, 0, stream); !e.empty()) "
                         f"return ffi::Error::Internal(e);")
+        if kind == "out":
+            body.append(f"  if (jax_fa4::PoisonOutputs()) {{ if (auto e = jax_fa4::FillAsync(kName, \"{arg}\", "
+                        f"{source}, 0xFF, stream); !e.empty()) return ffi::Error::Internal(e); }}")
         call_args.append(f"&t_{arg}")
 
     binding = "ffi::Ffi::Bind().Ctx<ffi::PlatformStream<cudaStream_t>>()"

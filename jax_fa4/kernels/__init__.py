@@ -7,4 +7,6 @@ builds) and `variant_name(variant)` (a short stable tag; otherwise the variant's
 
 KERNELS = {
     "combine": ("sm_90a", "sm_100a"),
+    "prepare": ("sm_90a", "sm_100a"),
+    "fwd_sm90": ("sm_90a",),
 }

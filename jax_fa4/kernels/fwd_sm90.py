@@ -2,7 +2,7 @@
 
 Why: packed variable-length batches leave most of a one-CTA-per-tile grid idle on skewed batches; here ~one CTA per SM
 pulls tiles (longest first, heads swept L at a time for L2 reuse) from a per-call atomic counter, decoded through the
-scheduler metadata (see /tmp/jaxfa4_spec.md "Tile decode" and jax_fa4/metadata.py).
+scheduler metadata (jax_fa4/metadata.py: the fields, and `decode_tile`, the host twin of `decode_tile` here).
 
 Host-function arguments, in order (= SIGNATURE(variant); tensors compact row-major, every extent dynamic except D/Dv):
     q [total_q, H, D] in, k [total_k, Hk, D] in, v [total_k, Hk, Dv] in,
@@ -108,8 +108,8 @@ def variant_name(variant):
 def SIGNATURE(variant):
     return [
         ("q", "in"), ("k", "in"), ("v", "in"),
-        ("cu_seqlens_q", "in"), ("cu_seqlens_k", "in"), ("seqlen_q", "in"), ("seqlen_k", "in"),
-        ("num_m_blocks", "in"), ("num_splits", "in"), ("virtual_batch_idx", "in"), ("num_heads_in_l2", "in"),
+        ("cu_q", "in"), ("cu_k", "in"), ("seq_q", "in"), ("seq_k", "in"),
+        ("num_m_blocks", "in"), ("num_splits", "in"), ("vbatch", "in"), ("heads_l2", "in"),
         ("tile_prefix", "in"),
         ("o", "out"), ("lse", "out"), ("tile_counter", "scratch_zero"),
         ("softmax_scale", "f32"), ("softcap", "f32"), ("window_left", "i32"), ("window_right", "i32"),
