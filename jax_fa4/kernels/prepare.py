@@ -88,7 +88,7 @@ def _block_sum(value, red, tidx):
 
 @cute.jit
 def _divisor_table(heads_eff, table, tidx):
-    """table[x] = largest divisor of heads_eff that is <= x (0 for x = 0), for x < THREADS (heads_eff < THREADS).
+    """table[x] = largest divisor of heads_eff that is <= x (0 for x = 0), for x <= heads_eff (< THREADS).
 
     Built by a max-scan over "x if x divides heads_eff", so a sequence's L2 group width is one lookup.
     """
@@ -100,12 +100,13 @@ def _divisor_table(heads_eff, table, tidx):
     table[tidx] = value
     for d_log in cutlass.range_constexpr(SORT_STEPS_LOG):
         d = 1 << d_log
-        cute.arch.barrier()
-        x = table[tidx]
-        if tidx >= d:
-            x = cutlass.max(x, table[tidx - d])
-        cute.arch.barrier()
-        table[tidx] = x
+        if d <= heads_eff:  # lookups are at x <= heads_eff: longer offsets change nothing there (uniform branch)
+            cute.arch.barrier()
+            x = table[tidx]
+            if tidx >= d:
+                x = cutlass.max(x, table[tidx - d])
+            cute.arch.barrier()
+            table[tidx] = x
     cute.arch.barrier()
 
 
@@ -189,26 +190,35 @@ def _phase_splits_and_sort(c, cfg, total_blocks, num_m_blocks, num_splits, ws, b
         ws[WS_KEY * bc + b] = key
     s_key[tidx] = key
     s_idx[tidx] = b
-    # Bitonic sort of CHUNK (key, idx) pairs into LPT order; the whole chunk ends in ascending "before" order.
+    # Bitonic sort of (key, idx) pairs into LPT order, over the first `active` positions only: `active` is the
+    # smallest power of two >= the chunk's real sequences, and every position past it holds padding, which sorts
+    # after every real sequence anyway. The stages of size <= active leave positions [0, active) in ascending
+    # "before" order, so the chunk is ordered, and small batches skip most of the network's barriers.
+    real = cutlass.min(batch - c * CHUNK, cutlass.Int32(CHUNK))
+    active = cutlass.Int32(2)
+    for _ in cutlass.range_constexpr(SORT_STEPS_LOG - 1):
+        if active < real:
+            active = active * 2
     for size_log in cutlass.range_constexpr(1, SORT_STEPS_LOG + 1):
         size = 1 << size_log
-        for stride_log in cutlass.range_constexpr(size_log - 1, -1, -1):
-            stride = 1 << stride_log
-            cute.arch.barrier()
-            partner = tidx ^ stride
-            if partner > tidx:
-                ka = s_key[tidx]
-                ia = s_idx[tidx]
-                kb = s_key[partner]
-                ib = s_idx[partner]
-                swap = _before(ka, ia, kb, ib)          # descending run: a must not come before b
-                if (tidx & size) == 0:
-                    swap = _before(kb, ib, ka, ia)      # ascending run: swap when b belongs before a
-                if swap:
-                    s_key[tidx] = kb
-                    s_idx[tidx] = ib
-                    s_key[partner] = ka
-                    s_idx[partner] = ia
+        if size <= active:  # uniform over the CTA
+            for stride_log in cutlass.range_constexpr(size_log - 1, -1, -1):
+                stride = 1 << stride_log
+                cute.arch.barrier()
+                partner = tidx ^ stride
+                if partner > tidx:
+                    ka = s_key[tidx]
+                    ia = s_idx[tidx]
+                    kb = s_key[partner]
+                    ib = s_idx[partner]
+                    swap = _before(ka, ia, kb, ib)          # descending run: a must not come before b
+                    if (tidx & size) == 0:
+                        swap = _before(kb, ib, ka, ia)      # ascending run: swap when b belongs before a
+                    if swap:
+                        s_key[tidx] = kb
+                        s_idx[tidx] = ib
+                        s_key[partner] = ka
+                        s_idx[partner] = ia
     cute.arch.barrier()
 
 
@@ -216,14 +226,16 @@ def _phase_splits_and_sort(c, cfg, total_blocks, num_m_blocks, num_splits, ws, b
 def _phase_scan(c, value, tile_prefix, batch, s_scan, red, tidx, offset):
     """Phase 4 for chunk c: tile_prefix[p + 1] = offset + inclusive scan of `value` (value at position p)."""
     s_scan[tidx] = value
+    real = cutlass.min(batch - c * CHUNK, cutlass.Int32(CHUNK))
     for d_log in cutlass.range_constexpr(SORT_STEPS_LOG):
         d = 1 << d_log
-        cute.arch.barrier()
-        x = s_scan[tidx]
-        if tidx >= d:
-            x += s_scan[tidx - d]
-        cute.arch.barrier()
-        s_scan[tidx] = x
+        if d < real:  # positions < real (the ones written) need offsets below real only; uniform over the CTA
+            cute.arch.barrier()
+            x = s_scan[tidx]
+            if tidx >= d:
+                x += s_scan[tidx - d]
+            cute.arch.barrier()
+            s_scan[tidx] = x
     cute.arch.barrier()
     p = c * CHUNK + tidx
     if p < batch:
