@@ -356,7 +356,7 @@ def _emulate_prepare_kernel(cfg, sq, sk, chunk):
     in_l2 = np.zeros(batch, np.int64)
     most = np.zeros(batch, np.int64)
     chunk_sum = np.zeros(nchunks, np.int64)
-    for b in range(batch):  # phase 1 (lanes' m-block loop and warp reductions collapsed)
+    for b in range(batch):  # phase 1 (the threads' balanced walk over (sequence, m-block) pairs collapsed)
         q, k = int(sq[b]), int(sk[b])
         num_m[b] = (q * s["qpk"] + s["tile_m"] - 1) // s["tile_m"]
         total = 0
@@ -392,8 +392,11 @@ def _emulate_prepare_kernel(cfg, sq, sk, chunk):
                 splits[b] = min(max((most[b] + target - 1) // target, 1), cap)
                 keys[b] = key[t] = (most[b] + splits[b] - 1) // splits[b]
                 tiles[b] = num_m[b] * s["heads_eff"] * splits[b]
+        active = 2  # the kernel runs only the stages that span the chunk's real sequences (padding sorts last)
+        while active < min(chunk, batch - c * chunk):
+            active *= 2
         size = 2
-        while size <= chunk:  # bitonic network, all "threads" of a step at once
+        while size <= min(active, chunk):  # bitonic network, all "threads" of a step at once
             stride = size // 2
             while stride >= 1:
                 t = np.arange(chunk)

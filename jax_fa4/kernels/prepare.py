@@ -5,9 +5,10 @@ Why on the device: the metadata depends on sequence lengths that live on the GPU
 implemented by jax_fa4.metadata.compute_metadata; this kernel must equal it bit for bit (tests/test_prepare_gpu.py).
 
 Work is cut into chunks of CHUNK = 1024 sequences, one CTA of 1024 threads per chunk, in four phases:
-  1 stats  : per sequence (a group of 1..32 lanes striding over its m-blocks: one thread per sequence for full
-             chunks, more lanes when a small batch leaves threads idle): num_m_blocks, n-blocks summed and maximised
-             over m-blocks (mask-aware), num_heads_in_l2 (lookup in a divisor table); per chunk the n-block sum.
+  1 stats  : num_m_blocks per sequence, then every (sequence, m-block) pair's mask-aware n-block count, the pairs
+             split evenly over the CTA's threads (a prefix sum numbers them), so a few long sequences do not
+             serialise; per sequence the max n-blocks (shared-memory atomic max) and num_heads_in_l2 (lookup in a
+             divisor table); per chunk the n-block sum.
   2 splits : the global sum -> split target; per sequence num_splits, tiles and the LPT key; then the chunk is
              bitonic-sorted in shared memory by (key descending, index ascending).
   3 rank   : a sequence's place in the virtual order = number of sequences ordered before it = sum over chunks of a
@@ -25,6 +26,7 @@ All integer divisions here have non-negative operands, so truncating and floorin
 
 import cutlass
 import cutlass.cute as cute
+from cutlass import const_expr
 import cuda.bindings.driver as cuda
 from cutlass.cute.runtime import make_fake_compact_tensor, make_fake_stream
 
@@ -111,66 +113,115 @@ def _divisor_table(heads_eff, table, tidx):
 
 
 @cute.jit
-def _phase_stats(c, group, cfg, cu_q, cu_k, used_q, used_k, num_m_blocks, num_heads_in_l2, ws, bc, batch, red,
-                 table, tidx):
+def _lengths(b, cfg, cu_q, cu_k, used_q, used_k):
+    """(sq, sk) of sequence b (callers guarantee b < batch)."""
+    sq = cu_q[b + 1] - cu_q[b]
+    if cfg.use_seqused_q != 0:
+        sq = used_q[b]
+    sk = cu_k[b + 1] - cu_k[b]
+    if cfg.use_seqused_k != 0:
+        sk = used_k[b]
+    return sq, sk
+
+
+@cute.jit
+def _m_blocks(sq, cfg):
+    return (sq * cfg.qpk + cfg.tile_m - 1) // cfg.tile_m
+
+
+@cute.jit
+def _n_blocks(m, sq, sk, cfg):
+    """KV blocks that query tile m of an (sq, sk) sequence visits under the mask (0 if none)."""
+    offset = sk - sq
+    first = (m * cfg.tile_m) // cfg.qpk
+    last = cutlass.min(sq - 1, ((m + 1) * cfg.tile_m - 1) // cfg.qpk)
+    lo = cutlass.Int32(0)
+    if cfg.window_left >= 0:
+        lo = cutlass.max(cutlass.Int32(0), first + offset - cfg.window_left)
+    hi = sk - 1
+    if cfg.window_right >= 0:
+        hi = cutlass.min(sk - 1, last + offset + cfg.window_right)
+    n = cutlass.Int32(0)
+    if lo <= hi:
+        n = hi // cfg.tile_n - lo // cfg.tile_n + 1
+    return n
+
+
+@cute.jit
+def _write_sequence(b, sk, num_m, most, cfg, table, num_m_blocks, num_heads_in_l2, ws, bc):
+    """Per-sequence outputs of phase 1: num_m_blocks, num_heads_in_l2 (a divisor-table lookup) and the max n-blocks."""
+    # L2 group width: the largest divisor d of heads_eff with cost <= budget // d, i.e. d <= budget // cost; cost
+    # computed without int32 overflow (jax_fa4.metadata._heads_in_l2).
+    quot = cutlass.min(sk // cfg.l2_group, cfg.l2_budget // cfg.kv_bytes_per_token + 1)
+    cost = quot * cfg.kv_bytes_per_token + ((sk % cfg.l2_group) * cfg.kv_bytes_per_token) // cfg.l2_group
+    limit = cfg.heads_eff
+    if cost > 0:
+        limit = cutlass.min(cfg.heads_eff, cfg.l2_budget // cost)
+    num_heads_in_l2[b] = cutlass.max(cutlass.Int32(1), table[limit])
+    num_m_blocks[b] = num_m
+    ws[WS_MAX_TILE * bc + b] = most
+
+
+@cute.jit
+def _phase_stats(c, cfg, cu_q, cu_k, used_q, used_k, num_m_blocks, num_heads_in_l2, ws, bc, batch, red, table,
+                 s_sq, s_sk, s_pref, s_most, tidx):
     """Phase 1 for chunk c: per-sequence fields; returns the chunk's sum of n-blocks (every thread).
 
-    `group` lanes (a power of two <= 32, uniform over the CTA) share one sequence and stride over its m-blocks, so
-    small batches of long sequences do not serialise on one thread; each group handles `group` sequences.
+    Balanced: the chunk's (sequence, m-block) pairs are numbered through a prefix sum of num_m_blocks and every
+    thread takes an equal contiguous share, so one long sequence does not serialise on one thread. A thread walks
+    its share sequence by sequence and merges its max into s_most[b] with one shared-memory atomic per sequence.
     """
     _divisor_table(cfg.heads_eff, table, tidx)
-    gid = tidx // group
-    glane = tidx % group
-    groups = THREADS // group
-    chunk_blocks = cutlass.Int32(0)
-    for k in cutlass.range(group):
-        b = c * CHUNK + gid + k * groups
-        sq = cutlass.Int32(0)
-        sk = cutlass.Int32(0)
-        if b < batch:
-            sq = cu_q[b + 1] - cu_q[b]
-            if cfg.use_seqused_q != 0:
-                sq = used_q[b]
-            sk = cu_k[b + 1] - cu_k[b]
-            if cfg.use_seqused_k != 0:
-                sk = used_k[b]
-        num_m = (sq * cfg.qpk + cfg.tile_m - 1) // cfg.tile_m
-        offset = sk - sq
-        total = cutlass.Int32(0)
-        most = cutlass.Int32(0)
-        for m in cutlass.range(glane, num_m, group):
-            first = (m * cfg.tile_m) // cfg.qpk
-            last = cutlass.min(sq - 1, ((m + 1) * cfg.tile_m - 1) // cfg.qpk)
-            lo = cutlass.Int32(0)
-            if cfg.window_left >= 0:
-                lo = cutlass.max(cutlass.Int32(0), first + offset - cfg.window_left)
-            hi = sk - 1
-            if cfg.window_right >= 0:
-                hi = cutlass.min(sk - 1, last + offset + cfg.window_right)
-            if lo <= hi:
-                n = hi // cfg.tile_n - lo // cfg.tile_n + 1
-                total += n
+    first_seq = c * CHUNK
+    count = cutlass.min(batch - first_seq, cutlass.Int32(CHUNK))
+    sq = cutlass.Int32(0)
+    sk = cutlass.Int32(0)
+    if tidx < count:
+        sq, sk = _lengths(first_seq + tidx, cfg, cu_q, cu_k, used_q, used_k)
+    num_m = _m_blocks(sq, cfg)
+    s_sq[tidx] = sq
+    s_sk[tidx] = sk
+    s_most[tidx] = cutlass.Int32(0)
+    # Pairs are counted with num_m clamped at 0 (out-of-contract negative lengths then enumerate nothing, and the
+    # walk below stays inside the chunk); num_m_blocks itself is written unclamped, as jax_fa4.metadata computes it.
+    _block_scan(cutlass.max(num_m, cutlass.Int32(0)), s_pref, count, tidx)
+    total_m = cutlass.Int32(0)
+    if count > 0:
+        total_m = s_pref[count - 1]
+    share = (total_m + THREADS - 1) // THREADS
+    f = tidx * share
+    f_end = cutlass.min(total_m, f + share)
+    blocks = cutlass.Int32(0)
+    if f < f_end:
+        lo = cutlass.Int32(0)            # first sequence whose pairs end after f
+        hi = count - 1
+        for _ in cutlass.range_constexpr(SORT_STEPS_LOG + 1):
+            if lo < hi:
+                mid = (lo + hi) // 2
+                if s_pref[mid] > f:
+                    hi = mid
+                else:
+                    lo = mid + 1
+        b = lo
+        while f < f_end and b < count:
+            sq_b = s_sq[b]
+            sk_b = s_sk[b]
+            end_b = s_pref[b]
+            base = end_b - cutlass.max(_m_blocks(sq_b, cfg), cutlass.Int32(0))
+            stop = cutlass.min(f_end, end_b)
+            most = cutlass.Int32(0)
+            while f < stop:
+                n = _n_blocks(f - base, sq_b, sk_b, cfg)
+                blocks += n
                 most = cutlass.max(most, n)
-        # Butterfly over the group's lanes (every lane of the warp takes part; offsets stay inside a group).
-        for o_log in cutlass.range_constexpr(4, -1, -1):
-            o = 1 << o_log
-            if o < group:
-                total += cute.arch.shuffle_sync_bfly(total, o)
-                most = cutlass.max(most, cute.arch.shuffle_sync_bfly(most, o))
-        if b < batch:
-            if glane == 0:
-                # L2 group width: the largest divisor d of heads_eff with cost <= budget // d, i.e.
-                # d <= budget // cost; cost computed without int32 overflow (jax_fa4.metadata._heads_in_l2).
-                quot = cutlass.min(sk // cfg.l2_group, cfg.l2_budget // cfg.kv_bytes_per_token + 1)
-                cost = quot * cfg.kv_bytes_per_token + ((sk % cfg.l2_group) * cfg.kv_bytes_per_token) // cfg.l2_group
-                limit = cfg.heads_eff
-                if cost > 0:
-                    limit = cutlass.min(cfg.heads_eff, cfg.l2_budget // cost)
-                num_heads_in_l2[b] = cutlass.max(cutlass.Int32(1), table[limit])
-                num_m_blocks[b] = num_m
-                ws[WS_MAX_TILE * bc + b] = most
-                chunk_blocks += total
-    return _block_sum(chunk_blocks, red, tidx)
+                f += 1
+            if most > 0:
+                cute.arch.atomic_max(s_most.iterator + b, most)
+            b += 1
+    cute.arch.barrier()
+    if tidx < count:
+        _write_sequence(first_seq + tidx, sk, num_m, s_most[tidx], cfg, table, num_m_blocks, num_heads_in_l2, ws, bc)
+    return _block_sum(blocks, red, tidx)
 
 
 @cute.jit
@@ -188,48 +239,53 @@ def _phase_splits_and_sort(c, cfg, total_blocks, num_m_blocks, num_splits, ws, b
         num_splits[b] = splits
         ws[WS_TILES * bc + b] = num_m_blocks[b] * cfg.heads_eff * splits
         ws[WS_KEY * bc + b] = key
-    s_key[tidx] = key
-    s_idx[tidx] = b
     # Bitonic sort of (key, idx) pairs into LPT order, over the first `active` positions only: `active` is the
     # smallest power of two >= the chunk's real sequences, and every position past it holds padding, which sorts
     # after every real sequence anyway. The stages of size <= active leave positions [0, active) in ascending
-    # "before" order, so the chunk is ordered, and small batches skip most of the network's barriers.
+    # "before" order, so the chunk is ordered, and small batches skip most of the network's steps.
+    # Each thread keeps its position's pair in registers and, at every step, takes its partner's pair when the
+    # network says so: partners closer than a warp are read with shuffles (no barrier), farther ones through
+    # shared memory.
     real = cutlass.min(batch - c * CHUNK, cutlass.Int32(CHUNK))
     active = cutlass.Int32(2)
     for _ in cutlass.range_constexpr(SORT_STEPS_LOG - 1):
         if active < real:
             active = active * 2
+    idx = b
     for size_log in cutlass.range_constexpr(1, SORT_STEPS_LOG + 1):
         size = 1 << size_log
         if size <= active:  # uniform over the CTA
             for stride_log in cutlass.range_constexpr(size_log - 1, -1, -1):
                 stride = 1 << stride_log
-                cute.arch.barrier()
-                partner = tidx ^ stride
-                if partner > tidx:
-                    ka = s_key[tidx]
-                    ia = s_idx[tidx]
-                    kb = s_key[partner]
-                    ib = s_idx[partner]
-                    swap = _before(ka, ia, kb, ib)          # descending run: a must not come before b
-                    if (tidx & size) == 0:
-                        swap = _before(kb, ib, ka, ia)      # ascending run: swap when b belongs before a
-                    if swap:
-                        s_key[tidx] = kb
-                        s_idx[tidx] = ib
-                        s_key[partner] = ka
-                        s_idx[partner] = ia
+                if const_expr(stride < 32):
+                    key_p = cute.arch.shuffle_sync_bfly(key, offset=stride)
+                    idx_p = cute.arch.shuffle_sync_bfly(idx, offset=stride)
+                else:
+                    s_key[tidx] = key
+                    s_idx[tidx] = idx
+                    cute.arch.barrier()
+                    key_p = s_key[tidx ^ stride]
+                    idx_p = s_idx[tidx ^ stride]
+                    cute.arch.barrier()
+                # The lower position of an ascending run (or the upper of a descending one) keeps the pair that
+                # comes first; pairs are unique (distinct idx), so exactly one of the two takes its partner's.
+                keep_first = ((tidx & stride) == 0) == ((tidx & size) == 0)
+                partner_first = _before(key_p, idx_p, key, idx)
+                if partner_first == keep_first:
+                    key = key_p
+                    idx = idx_p
+    s_key[tidx] = key
+    s_idx[tidx] = idx
     cute.arch.barrier()
 
 
 @cute.jit
-def _phase_scan(c, value, tile_prefix, batch, s_scan, red, tidx, offset):
-    """Phase 4 for chunk c: tile_prefix[p + 1] = offset + inclusive scan of `value` (value at position p)."""
+def _block_scan(value, s_scan, real, tidx):
+    """s_scan[p] = inclusive sum of `value` over positions 0..p, exact for p < real (uniform); ends on a barrier."""
     s_scan[tidx] = value
-    real = cutlass.min(batch - c * CHUNK, cutlass.Int32(CHUNK))
     for d_log in cutlass.range_constexpr(SORT_STEPS_LOG):
         d = 1 << d_log
-        if d < real:  # positions < real (the ones written) need offsets below real only; uniform over the CTA
+        if d < real:  # positions < real need offsets below real only; uniform over the CTA
             cute.arch.barrier()
             x = s_scan[tidx]
             if tidx >= d:
@@ -237,6 +293,12 @@ def _phase_scan(c, value, tile_prefix, batch, s_scan, red, tidx, offset):
             cute.arch.barrier()
             s_scan[tidx] = x
     cute.arch.barrier()
+
+
+@cute.jit
+def _phase_scan(c, value, tile_prefix, batch, s_scan, red, tidx, offset):
+    """Phase 4 for chunk c: tile_prefix[p + 1] = offset + inclusive scan of `value` (value at position p)."""
+    _block_scan(value, s_scan, cutlass.min(batch - c * CHUNK, cutlass.Int32(CHUNK)), tidx)
     p = c * CHUNK + tidx
     if p < batch:
         tile_prefix[p + 1] = offset + s_scan[tidx]
@@ -245,12 +307,14 @@ def _phase_scan(c, value, tile_prefix, batch, s_scan, red, tidx, offset):
             tile_prefix[0] = cutlass.Int32(0)
 
 
-def _smem():
+def _smem(extra=0):
+    """s_key, s_idx, red, then `extra` more CHUNK-long int32 arrays."""
     alloc = cutlass.memory.SmemAllocator()
-    s_key = alloc.allocate_tensor(cutlass.Int32, cute.make_layout(CHUNK), byte_alignment=16)
-    s_idx = alloc.allocate_tensor(cutlass.Int32, cute.make_layout(CHUNK), byte_alignment=16)
+    arrays = [alloc.allocate_tensor(cutlass.Int32, cute.make_layout(CHUNK), byte_alignment=16) for _ in range(2)]
     red = alloc.allocate_tensor(cutlass.Int32, cute.make_layout(WARPS + 1), byte_alignment=16)
-    return s_key, s_idx, red
+    arrays += [alloc.allocate_tensor(cutlass.Int32, cute.make_layout(CHUNK), byte_alignment=16)
+               for _ in range(extra)]
+    return (arrays[0], arrays[1], red, *arrays[2:])
 
 
 # ------------------------------------------------------------------------------------------------------ kernels
@@ -268,13 +332,9 @@ def _small_kernel(cu_q: cute.Tensor, cu_k: cute.Tensor, used_q: cute.Tensor, use
     tidx, _, _ = cute.arch.thread_idx()
     batch = num_m_blocks.shape[0]
     bc = CHUNK
-    s_key, s_idx, red = _smem()
-    group = cutlass.Int32(1)  # largest power of two <= 32 with group * batch <= CHUNK
-    for _ in cutlass.range_constexpr(5):
-        if group * 2 * batch <= CHUNK:
-            group = group * 2
-    total_blocks = _phase_stats(cutlass.Int32(0), group, cfg, cu_q, cu_k, used_q, used_k, num_m_blocks,
-                                num_heads_in_l2, ws, bc, batch, red, s_idx, tidx)
+    s_key, s_idx, red, s_sq, s_sk, s_pref, s_most = _smem(extra=4)
+    total_blocks = _phase_stats(cutlass.Int32(0), cfg, cu_q, cu_k, used_q, used_k, num_m_blocks, num_heads_in_l2, ws,
+                                bc, batch, red, s_idx, s_sq, s_sk, s_pref, s_most, tidx)
     cute.arch.barrier()  # s_idx (the divisor table) is rewritten by the sort
     _phase_splits_and_sort(cutlass.Int32(0), cfg, total_blocks, num_m_blocks, num_splits, ws, bc, batch, s_key,
                            s_idx, tidx)
@@ -300,9 +360,9 @@ def _stats_kernel(cu_q: cute.Tensor, cu_k: cute.Tensor, used_q: cute.Tensor, use
     c, _, _ = cute.arch.block_idx()
     batch = num_m_blocks.shape[0]
     bc = ((batch + CHUNK - 1) // CHUNK) * CHUNK
-    _, table, red = _smem()
-    chunk_blocks = _phase_stats(c, cutlass.Int32(1), cfg, cu_q, cu_k, used_q, used_k, num_m_blocks,
-                                num_heads_in_l2, ws, bc, batch, red, table, tidx)
+    _, table, red, s_sq, s_sk, s_pref, s_most = _smem(extra=4)
+    chunk_blocks = _phase_stats(c, cfg, cu_q, cu_k, used_q, used_k, num_m_blocks, num_heads_in_l2, ws, bc, batch,
+                                red, table, s_sq, s_sk, s_pref, s_most, tidx)
     if tidx == 0:
         ws[WS_CHUNK_SUM * bc + c] = chunk_blocks
 
@@ -320,7 +380,7 @@ def _splits_kernel(num_m_blocks: cute.Tensor, num_splits: cute.Tensor, ws: cute.
     nchunks, _, _ = cute.arch.grid_dim()
     batch = num_m_blocks.shape[0]
     bc = ((batch + CHUNK - 1) // CHUNK) * CHUNK
-    s_key, s_idx, red = _smem()
+    s_key, s_idx, red = _smem()[:3]
     part = cutlass.Int32(0)
     for j in cutlass.range(tidx, nchunks, THREADS):
         part += ws[WS_CHUNK_SUM * bc + j]
@@ -363,7 +423,7 @@ def _scan_kernel(num_m_blocks: cute.Tensor, tile_prefix: cute.Tensor, ws: cute.T
     c, _, _ = cute.arch.block_idx()
     batch = num_m_blocks.shape[0]
     bc = ((batch + CHUNK - 1) // CHUNK) * CHUNK
-    s_key, _, red = _smem()
+    s_key, _, red = _smem()[:3]
     part = cutlass.Int32(0)
     for p in cutlass.range(tidx, c * CHUNK, THREADS):
         part += ws[WS_VIRT_TILES * bc + p]
