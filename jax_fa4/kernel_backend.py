@@ -105,6 +105,8 @@ def _fwd_tag(config) -> str:
 def _fwd_entry(config):
     """(target, manifest entry) of the forward variant for this call, or (None, reason)."""
     arch_name = arch()
+    if arch_name is None:
+        return None, "no CUDA GPU with prebuilt kernels here"
     if arch_name != "sm_90a":
         return None, f"no forward kernel for {arch_name} (SM90 only; SM100 kernels are not written yet)"
     tag = _fwd_tag(config)

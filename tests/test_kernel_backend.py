@@ -1,0 +1,78 @@
+"""Host-side logic of the kernel path that needs no GPU: variant choice, refusals, metadata checks, grid bounds."""
+
+import numpy as np
+import pytest
+
+import jax.numpy as jnp
+
+from jax_fa4 import kernel_backend, metadata, validation
+
+
+def _config(**kw):
+    base = dict(batch=3, total_q=300, total_k=400, num_heads=8, num_kv_heads=2, head_dim=128, head_dim_v=128,
+                dtype="bfloat16", max_seqlen_q=200, max_seqlen_k=250, causal=False, window_left=-1,
+                window_right=-1, softcap=0.0, softmax_scale=0.1, has_seqused_q=False, has_seqused_k=False,
+                num_splits=0, return_lse=False)
+    base.update(kw)
+    return validation.CallConfig(**base)
+
+
+@pytest.mark.parametrize("causal,left,right,mask", [
+    (False, -1, -1, "none"), (True, -1, 0, "causal"), (True, 40, 0, "local"), (False, -1, 7, "local"),
+    (False, 5, -1, "local"), (False, 3, 9, "local")])
+def test_mask_variant(causal, left, right, mask):
+    cfg = _config(causal=causal, window_left=left, window_right=right)
+    assert kernel_backend._fwd_mask(cfg) == mask
+    assert kernel_backend._fwd_tag(cfg) == f"bf16_d128_{mask}"
+
+
+def test_supports_names_what_the_kernel_cannot_run():
+    assert "bfloat16 or float16" in kernel_backend.supports(_config(dtype="float32"))
+    assert "head_dim_v" in kernel_backend.supports(_config(head_dim_v=64))
+    assert "empty" in kernel_backend.supports(_config(total_q=0))
+    if kernel_backend.arch() is None:  # CPU machines: the reason names the missing GPU, not a variant
+        assert "no CUDA GPU" in kernel_backend.supports(_config())
+
+
+def test_caller_metadata_with_other_tiles_is_refused():
+    need = metadata.make_config(num_heads=8, num_kv_heads=2, head_dim=128, causal=True, pack_gqa=False,
+                                tile_m=128, tile_n=128, arch="sm90")
+    cu = jnp.asarray([0, 5, 9], jnp.int32)
+    for kw, name in ((dict(pack_gqa=True), "pack_gqa"), (dict(tile_n=64), "tile_n"), (dict(tile_m=64), "tile_m")):
+        md = metadata.prepare_scheduler_metadata(cu, cu, max_seqlen_q=8, max_seqlen_k=8, num_heads=8,
+                                                 num_kv_heads=2, head_dim=128, causal=True, implementation="xla",
+                                                 arch="sm90", **kw)
+        with pytest.raises(ValueError, match=name):
+            kernel_backend._check_kernel_metadata(md, need)
+    md = metadata.prepare_scheduler_metadata(cu, cu, max_seqlen_q=8, max_seqlen_k=8, num_heads=8, num_kv_heads=2,
+                                             head_dim=128, causal=True, implementation="xla", arch="sm90")
+    kernel_backend._check_kernel_metadata(md, need)  # the defaults are what the kernel runs with
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_single_tile_grid_covers_every_tile(seed):
+    """The one-CTA-per-tile grid is sized statically; it must never be smaller than the real tile count."""
+    rng = np.random.default_rng(seed)
+    batch = int(rng.integers(1, 40))
+    sq = rng.integers(0, 700, batch)
+    sq[rng.random(batch) < 0.3] = int(rng.integers(0, 3))
+    cu = np.concatenate([[0], np.cumsum(sq)]).astype(np.int32)
+    total_q = int(cu[-1]) + int(rng.integers(0, 50))
+    max_q = int(sq.max()) + int(rng.integers(0, 300))
+    heads = int(rng.choice([1, 8, 32]))
+    md = metadata.prepare_scheduler_metadata(jnp.asarray(cu), jnp.asarray(cu), max_seqlen_q=max(max_q, 1),
+                                             max_seqlen_k=max(max_q, 1), num_heads=heads, num_kv_heads=1,
+                                             head_dim=128, num_splits=1, implementation="xla", arch="sm90")
+    cfg = _config(batch=batch, total_q=total_q, num_heads=heads, num_kv_heads=1, max_seqlen_q=max(max_q, 1))
+    assert kernel_backend._max_tiles(cfg, 128) >= int(md.tile_prefix[-1])
+
+
+def test_fifo_order_keeps_the_tiles_in_packed_order():
+    cu = jnp.asarray([0, 10, 500, 501, 900], jnp.int32)
+    md = metadata.prepare_scheduler_metadata(cu, cu, max_seqlen_q=490, max_seqlen_k=490, num_heads=4,
+                                             num_kv_heads=4, head_dim=64, causal=True, implementation="xla",
+                                             arch="sm90")
+    order, prefix = kernel_backend._fifo_order(md)
+    np.testing.assert_array_equal(np.asarray(order), np.arange(4))
+    assert int(prefix[-1]) == int(md.tile_prefix[-1])                 # same tiles, other order
+    assert list(np.asarray(md.virtual_batch_idx)) != list(range(4))  # the default really is longest-first
