@@ -14,7 +14,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from jax_fa4 import device_info, ffi, metadata
-from jax_fa4.validation import SCHEDULER_MODES
 from jax_fa4.reference import effective_lengths
 
 DTYPE_TAGS = {jnp.dtype(jnp.bfloat16): "bf16", jnp.dtype(jnp.float16): "fp16", jnp.dtype(jnp.float32): "f32"}
@@ -169,19 +168,16 @@ def _max_tiles(config, tile_m):
 
 def varlen_forward(q, k, v, cu_seqlens_q, cu_seqlens_k, seqused_q, seqused_k, *, config, scheduler_metadata=None,
                    scheduler_mode="dynamic"):
-    """(out [total_q, H, Dv], lse [H, total_q] f32) from the SM90 forward kernel.
+    """(out [total_q, H, Dv], lse [H, total_q] f32) from the SM90 forward kernel (scheduler_mode: one of
+    jax_fa4.SCHEDULER_MODES, validated by the caller).
 
     Length data is read by the reference path's rules (jax_fa4.reference.effective_lengths: cu_seqlens as a
     clipped running maximum, seqused clipped to the slot, lengths cut to max_seqlen), so out-of-contract lengths
     give the reference's result instead of out-of-bounds accesses. Metadata made by the caller must come from the
     same lengths; without it, the prepare kernel makes it here.
     """
-    if scheduler_mode not in SCHEDULER_MODES:
-        raise ValueError(f"scheduler_mode={scheduler_mode!r}; expected one of {SCHEDULER_MODES}")
-    target, entry = _fwd_entry(config)
-    if target is None:
-        raise ValueError(f"jax_fa4 forward kernel unavailable: {entry}")
-    need = fwd_metadata_config(config)
+    target, _ = _fwd_entry(config)
+    need = fwd_metadata_config(config)  # raises when the kernel cannot run this call
     starts_q, len_q = effective_lengths(cu_seqlens_q, seqused_q, config.total_q, config.max_seqlen_q)
     starts_k, len_k = effective_lengths(cu_seqlens_k, seqused_k, config.total_k, config.max_seqlen_k)
     cu_q = jnp.concatenate([starts_q, jnp.clip(jnp.max(cu_seqlens_q), 0, config.total_q)[None]])
