@@ -62,9 +62,11 @@ import cutlass.utils as utils
 import cutlass.utils.hopper_helpers as sm90_utils
 from cutlass import Float32, Int32, const_expr
 from cutlass.cute.nvgpu import cpasync, warpgroup
-from cutlass.cute.runtime import make_fake_compact_tensor, make_fake_stream
+from cutlass.cute.runtime import make_fake_stream
 from cutlass.tensor_utils import LayoutEnum
 import cuda.bindings.driver as cuda
+
+from jax_fa4.kernels._abi import row_major
 
 DTYPES = {"bf16": cutlass.BFloat16, "fp16": cutlass.Float16}
 HEAD_DIMS = (64, 96, 128, 192, 256)
@@ -705,11 +707,6 @@ class FwdSm90:
                     mLSE[head, tok] = lse_val
 
 
-def _fake(dtype, shape, align):
-    return make_fake_compact_tensor(dtype, shape, stride_order=tuple(reversed(range(len(shape)))),
-                                    assumed_align=align)
-
-
 def compile_variant(variant, arch):
     if variant not in VARIANTS:
         raise ValueError(f"unsupported fwd_sm90 variant {variant!r}; supported: dtype in {tuple(DTYPES)}, "
@@ -719,15 +716,15 @@ def compile_variant(variant, arch):
     total_q, total_k, heads, heads_kv, batch, batch1 = (cute.sym_int() for _ in range(6))
     i32, f32 = cutlass.Int32, cutlass.Float32
     args = (
-        _fake(dtype, (total_q, heads, d), 16),
-        _fake(dtype, (total_k, heads_kv, d), 16),
-        _fake(dtype, (total_k, heads_kv, d), 16),
-        _fake(i32, (batch1,), 4), _fake(i32, (batch1,), 4), _fake(i32, (batch,), 4), _fake(i32, (batch,), 4),
-        _fake(i32, (batch,), 4), _fake(i32, (batch,), 4), _fake(i32, (batch,), 4), _fake(i32, (batch,), 4),
-        _fake(i32, (batch1,), 4),
-        _fake(dtype, (total_q, heads, d), 16),
-        _fake(f32, (heads, total_q), 4),
-        _fake(i32, (1,), 4),
+        row_major(dtype, (total_q, heads, d), 16),
+        row_major(dtype, (total_k, heads_kv, d), 16),
+        row_major(dtype, (total_k, heads_kv, d), 16),
+        row_major(i32, (batch1,), 4), row_major(i32, (batch1,), 4), row_major(i32, (batch,), 4), row_major(i32, (batch,), 4),
+        row_major(i32, (batch,), 4), row_major(i32, (batch,), 4), row_major(i32, (batch,), 4), row_major(i32, (batch,), 4),
+        row_major(i32, (batch1,), 4),
+        row_major(dtype, (total_q, heads, d), 16),
+        row_major(f32, (heads, total_q), 4),
+        row_major(i32, (1,), 4),
         f32(1.0), f32(0.0), i32(-1), i32(-1), i32(1), i32(1),
         make_fake_stream(),
     )

@@ -28,7 +28,9 @@ import cutlass
 import cutlass.cute as cute
 from cutlass import const_expr
 import cuda.bindings.driver as cuda
-from cutlass.cute.runtime import make_fake_compact_tensor, make_fake_stream
+from cutlass.cute.runtime import make_fake_stream
+
+from jax_fa4.kernels._abi import row_major
 
 CHUNK = 1024          # sequences per CTA (== threads per CTA); kept equal to jax_fa4.metadata.PREPARE_CHUNK
 THREADS = CHUNK
@@ -480,7 +482,7 @@ def compile_variant(variant, arch):
     i32 = cutlass.Int32
 
     def vec(n):
-        return make_fake_compact_tensor(i32, (n,), assumed_align=4)
+        return row_major(i32, (n,), 4)
 
     args = (vec(batch1), vec(batch1), vec(used_q), vec(used_k), vec(batch), vec(batch), vec(batch), vec(batch),
             vec(batch1), vec(work)) + tuple(i32(1) for _ in SCALARS) + (make_fake_stream(),)
