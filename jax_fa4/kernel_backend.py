@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jax_fa4 import device_info, ffi, metadata
-from jax_fa4.reference import effective_lengths
+from jax_fa4.reference import clipped_cu_seqlens, effective_lengths
 
 DTYPE_TAGS = {jnp.dtype(jnp.bfloat16): "bf16", jnp.dtype(jnp.float16): "fp16", jnp.dtype(jnp.float32): "f32"}
 
@@ -102,7 +102,7 @@ def _fwd_tag(config) -> str:
 
 
 def _fwd_entry(config):
-    """(target, manifest entry) of the forward variant for this call, or (None, reason)."""
+    """(target, manifest entry) of the forward variant for this call, or (None, reason); `_fwd_variant` raises."""
     arch_name = arch()
     if arch_name is None:
         return None, "no CUDA GPU with prebuilt kernels here"
@@ -129,12 +129,17 @@ def supports(config):
     return entry if target is None else None
 
 
-def fwd_metadata_config(config):
-    """The MetadataConfig the forward kernel needs for `config` (tile shape of its variant, no GQA packing)."""
+def _fwd_variant(config):
+    """(target, manifest entry) of the forward variant for this call; ValueError naming why there is none."""
     target, entry = _fwd_entry(config)
     if target is None:
         raise ValueError(f"jax_fa4 forward kernel unavailable: {entry}")
-    tiles = entry["config"]
+    return target, entry
+
+
+def fwd_metadata_config(config, entry=None):
+    """The MetadataConfig the forward kernel needs for `config` (tile shape of its variant, no GQA packing)."""
+    tiles = (entry or _fwd_variant(config)[1])["config"]
     return metadata.make_config(
         num_heads=config.num_heads, num_kv_heads=config.num_kv_heads, head_dim=config.head_dim,
         head_dim_v=config.head_dim_v, causal=config.causal, window_size=(config.window_left, config.window_right),
@@ -176,12 +181,12 @@ def varlen_forward(q, k, v, cu_seqlens_q, cu_seqlens_k, seqused_q, seqused_k, *,
     give the reference's result instead of out-of-bounds accesses. Metadata made by the caller must come from the
     same lengths; without it, the prepare kernel makes it here.
     """
-    target, _ = _fwd_entry(config)
-    need = fwd_metadata_config(config)  # raises when the kernel cannot run this call
-    starts_q, len_q = effective_lengths(cu_seqlens_q, seqused_q, config.total_q, config.max_seqlen_q)
-    starts_k, len_k = effective_lengths(cu_seqlens_k, seqused_k, config.total_k, config.max_seqlen_k)
-    cu_q = jnp.concatenate([starts_q, jnp.clip(jnp.max(cu_seqlens_q), 0, config.total_q)[None]])
-    cu_k = jnp.concatenate([starts_k, jnp.clip(jnp.max(cu_seqlens_k), 0, config.total_k)[None]])
+    target, entry = _fwd_variant(config)
+    need = fwd_metadata_config(config, entry)
+    cu_q = clipped_cu_seqlens(cu_seqlens_q, config.total_q)
+    cu_k = clipped_cu_seqlens(cu_seqlens_k, config.total_k)
+    _, len_q = effective_lengths(cu_seqlens_q, seqused_q, config.total_q, config.max_seqlen_q)
+    _, len_k = effective_lengths(cu_seqlens_k, seqused_k, config.total_k, config.max_seqlen_k)
     if scheduler_metadata is None:
         md = prepare_metadata(need, cu_q, cu_k, len_q, len_k)
     else:

@@ -28,9 +28,14 @@ from jax import lax
 SCORE_BUDGET = 1 << 23
 
 
+def clipped_cu_seqlens(cu_seqlens, total):
+    """cu_seqlens as the length rules read it: its running maximum clipped to [0, total] (int32 [B + 1])."""
+    return jnp.clip(lax.cummax(cu_seqlens.astype(jnp.int32), axis=0), 0, total)
+
+
 def effective_lengths(cu_seqlens, seqused, total, max_seqlen):
     """(starts [B], lengths [B]) after the length rules of the module doc; int32."""
-    cu = jnp.clip(lax.cummax(cu_seqlens.astype(jnp.int32), axis=0), 0, total)
+    cu = clipped_cu_seqlens(cu_seqlens, total)
     starts = cu[:-1]
     lengths = cu[1:] - starts
     if seqused is not None:

@@ -158,7 +158,6 @@ def test_forward_matches_oracle(dtype_name, d, mask):
     assert not failures, "\n".join(failures)
 
 
-
 @pytest.mark.gpu
 def test_poisoning_reaches_the_handlers():
     """The coverage claim above rests on the poison: the prepare kernel's workspace output, which the kernel writes

@@ -76,3 +76,43 @@ def test_fifo_order_keeps_the_tiles_in_packed_order():
     np.testing.assert_array_equal(np.asarray(order), np.arange(4))
     assert int(prefix[-1]) == int(md.tile_prefix[-1])                 # same tiles, other order
     assert list(np.asarray(md.virtual_batch_idx)) != list(range(4))  # the default really is longest-first
+
+
+def test_forward_call_gets_lengths_read_by_the_reference_rules(monkeypatch):
+    """Up to the FFI call (faked here, no GPU): out-of-contract lengths reach the kernel already read the way the
+    reference reads them (running-maximum cu_seqlens clipped to the rows, seqused clipped, lengths cut to
+    max_seqlen), and metadata comes from those lengths."""
+    entry = {"target": "fake_fwd", "config": {"tile_m": 128, "tile_n": 128, "pack_gqa": False}}
+    monkeypatch.setattr(kernel_backend, "_fwd_entry", lambda config: ("fake_fwd", entry))
+    monkeypatch.setattr(kernel_backend, "arch", lambda: "sm_90a")
+    seen = {}
+
+    def fake_prepare(cfg, cu_q, cu_k, used_q, used_k):
+        seen["prepare"] = (cu_q, used_q)
+        return metadata.prepare_scheduler_metadata(cu_q, cu_k, max_seqlen_q=6, max_seqlen_k=6, num_heads=4,
+                                                   num_kv_heads=2, head_dim=64, seqused_q=used_q,
+                                                   seqused_k=used_k, num_splits=1, implementation="xla",
+                                                   arch="sm90")
+
+    def fake_ffi_call(target, results, **_):
+        def call(*operands, **attrs):
+            seen["operands"], seen["attrs"] = operands, attrs
+            return tuple(jnp.zeros(r.shape, r.dtype) for r in results)
+        return call
+
+    monkeypatch.setattr(kernel_backend, "prepare_metadata", fake_prepare)
+    monkeypatch.setattr(kernel_backend.jax.ffi, "ffi_call", fake_ffi_call)
+    q = jnp.zeros((10, 4, 64), jnp.bfloat16)
+    k = jnp.zeros((9, 2, 64), jnp.bfloat16)
+    cu_q = jnp.asarray([0, 5, 3, 12], jnp.int32)       # decreases, then runs past the 10 rows
+    cu_k = jnp.asarray([0, 4, 9, 9], jnp.int32)
+    used_k = jnp.asarray([7, 2, 0], jnp.int32)          # 7 > its slot of 4
+    cfg = validation.check_varlen(q, k, k, cu_q, cu_k, max_seqlen_q=6, max_seqlen_k=6, seqused_k=used_k)
+    kernel_backend.varlen_forward(q, k, k, cu_q, cu_k, None, used_k, config=cfg, scheduler_mode="single-tile")
+    ops = [np.asarray(x) for x in seen["operands"]]
+    np.testing.assert_array_equal(ops[3], [0, 5, 5, 10])    # cu_q as read
+    np.testing.assert_array_equal(ops[4], [0, 4, 9, 9])     # cu_k
+    np.testing.assert_array_equal(ops[5], [5, 0, 5])        # q lengths: 5, empty, 5 (cut from 5 = 10 - 5)
+    np.testing.assert_array_equal(ops[6], [4, 2, 0])        # k lengths: seqused clipped to the slot
+    np.testing.assert_array_equal(np.asarray(seen["prepare"][1]), ops[5])
+    assert seen["attrs"]["scheduler_mode"] == 0 and seen["attrs"]["num_ctas"] >= int(ops[-1][-1])
