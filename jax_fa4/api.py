@@ -48,22 +48,35 @@ def _select_backend(config: validation.CallConfig, implementation):
     return "xla", None
 
 
+def _kernel_backward_reason(module, config):
+    """None when `module` has backward kernels for `config`, else why not (then the reference's gradient)."""
+    if not hasattr(module, "supports_backward"):
+        return "this kernel backend has no backward"
+    return module.supports_backward(config)
+
+
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
 def _kernel_attention(module, static, q, k, v, cu_q, cu_k, used_q, used_k, md):
-    """The GPU forward kernel; its gradient is, until the kernel backward lands, the reference's (recomputed)."""
+    """The GPU forward kernel; its gradient comes from the GPU backward kernels where they cover the call
+    (`supports_backward`), else from the reference, recomputed."""
     config, scheduler_mode = static
     return module.varlen_forward(q, k, v, cu_q, cu_k, used_q, used_k, config=config, scheduler_metadata=md,
                                  scheduler_mode=scheduler_mode)
 
 
 def _kernel_attention_fwd(module, static, q, k, v, cu_q, cu_k, used_q, used_k, md):
-    return _kernel_attention(module, static, q, k, v, cu_q, cu_k, used_q, used_k, md), (q, k, v, cu_q, cu_k,
-                                                                                         used_q, used_k)
+    out, lse = _kernel_attention(module, static, q, k, v, cu_q, cu_k, used_q, used_k, md)
+    return (out, lse), (q, k, v, out, lse, cu_q, cu_k, used_q, used_k)
 
 
 def _kernel_attention_bwd(module, static, residuals, cotangents):
     config, _ = static
-    q, k, v, cu_q, cu_k, used_q, used_k = residuals
+    q, k, v, out, lse, cu_q, cu_k, used_q, used_k = residuals
+    if _kernel_backward_reason(module, config) is None:
+        dout, dlse = cotangents
+        dq, dk, dv = module.varlen_backward(q, k, v, out, lse, dout, dlse, cu_q, cu_k, used_q, used_k,
+                                            config=config)
+        return dq, dk, dv, None, None, None, None, None
 
     def reference(q_, k_, v_):
         return varlen_attention_reference(
@@ -107,8 +120,9 @@ def varlen_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, *, max_seqlen_q, max_s
         CTA per SM pulling tiles from an atomic counter, longest sequences first), "dynamic-fifo" (same, packed
         order), "static" (CTA c takes tiles c, c + grid, ...), "single-tile" (one CTA per tile). Kernel path only.
 
-    Gradients: on the kernel path the forward runs on the GPU kernel and the backward, until the SM90 backward
-    kernel lands, is the reference's gradient recomputed from (q, k, v) (correct, but at reference speed).
+    Gradients: on the kernel path the backward runs on the SM90 backward kernels (bf16/fp16, head dims 64, 96,
+    128; deterministic: bit-identical from run to run); other head dims get the reference's gradient, recomputed
+    from (q, k, v) (correct, but at reference speed).
 
     Returns:
       out [total_q, num_heads, head_dim_v], and with return_lse also lse [num_heads, total_q] float32, natural log.

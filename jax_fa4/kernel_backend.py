@@ -101,20 +101,25 @@ def _fwd_tag(config) -> str:
     return f"{dtype}_d{config.head_dim}_{_fwd_mask(config)}"
 
 
-def _fwd_entry(config):
-    """(target, manifest entry) of the forward variant for this call, or (None, reason); `_fwd_variant` raises."""
+def _variant_entry(module, config):
+    """(target, manifest entry) of `module`'s SM90 variant for this call, or (None, reason)."""
     arch_name = arch()
     if arch_name is None:
         return None, "no CUDA GPU with prebuilt kernels here"
     if arch_name != "sm_90a":
-        return None, f"no forward kernel for {arch_name} (SM90 only; SM100 kernels are not written yet)"
+        return None, f"no {module} kernel for {arch_name} (SM90 only; SM100 kernels are not written yet)"
     tag = _fwd_tag(config)
     manifest = ffi.load() or {"handlers": {}}
-    entry = manifest["handlers"].get(f"fwd_sm90__{tag}__sm90a")
+    entry = manifest["handlers"].get(f"{module}__{tag}__sm90a")
     if entry is None:
-        built = ffi.built_variants("fwd_sm90", arch_name)
-        return None, f"the library holds no forward variant {tag!r} (built: {built})"
+        built = ffi.built_variants(module, arch_name)
+        return None, f"the library holds no {module} variant {tag!r} (built: {built})"
     return entry["target"], entry
+
+
+def _fwd_entry(config):
+    """(target, manifest entry) of the forward variant for this call, or (None, reason); `_fwd_variant` raises."""
+    return _variant_entry("fwd_sm90", config)
 
 
 def supports(config):
@@ -208,3 +213,58 @@ def varlen_forward(q, k, v, cu_seqlens_q, cu_seqlens_k, seqused_q, seqused_k, *,
         window_left=np.int32(config.window_left), window_right=np.int32(config.window_right),
         num_ctas=np.int32(num_ctas), scheduler_mode=np.int32(1 if dynamic else 0))
     return out, lse
+
+
+# ------------------------------------------------------------------------------------------------ backward kernels
+BWD_MODULES = ("bwd_dq_sm90", "bwd_dkdv_sm90")
+LOG2E = float(np.log2(np.e))
+
+
+def supports_backward(config):
+    """None when the backward kernels can differentiate `config` (given that the forward kernel runs it), else a
+    sentence saying why not (the caller then recomputes the reference's gradient)."""
+    for module in BWD_MODULES:
+        target, entry = _variant_entry(module, config)
+        if target is None:
+            return entry
+    return None
+
+
+def _block_prefix(lengths, tile):
+    """[B+1] int32: blocks of `tile` rows before each sequence (the backward kernels' tile space)."""
+    blocks = (lengths + (tile - 1)) // tile
+    return jnp.concatenate([jnp.zeros((1,), jnp.int32), jnp.cumsum(blocks, dtype=jnp.int32)])
+
+
+def varlen_backward(q, k, v, out, lse, dout, dlse, cu_seqlens_q, cu_seqlens_k, seqused_q, seqused_k, *, config):
+    """(dq, dk, dv) from the SM90 backward kernels (bwd_dq_sm90, then bwd_dkdv_sm90), given the forward's out and
+    lse [H, total_q] (natural log) and the cotangents dout and dlse (None when lse was not used).
+
+    Lengths are read by the same rules as `varlen_forward`. The kernels sum every gradient inside one CTA in a
+    fixed order, so the result is bit-identical from run to run. Gradients of rows no sequence uses are 0.
+    """
+    dq_target, dq_entry = _variant_entry("bwd_dq_sm90", config)
+    dkdv_target, dkdv_entry = _variant_entry("bwd_dkdv_sm90", config)
+    if dq_target is None or dkdv_target is None:
+        raise ValueError(f"jax_fa4 backward kernel unavailable: {supports_backward(config)}")
+    cu_q = clipped_cu_seqlens(cu_seqlens_q, config.total_q)
+    cu_k = clipped_cu_seqlens(cu_seqlens_k, config.total_k)
+    _, len_q = effective_lengths(cu_seqlens_q, seqused_q, config.total_q, config.max_seqlen_q)
+    _, len_k = effective_lengths(cu_seqlens_k, seqused_k, config.total_k, config.max_seqlen_k)
+    # P = exp2(logits * log2(e) - lse2); +inf for rows that saw no key makes their P exactly 0.
+    lse2 = jnp.where(jnp.isneginf(lse), jnp.inf, lse * LOG2E).astype(jnp.float32)
+    # dS = P (dP - dsum): dsum = rowsum(dO * O), less the LSE cotangent (d lse / d logits = P).
+    dsum = jnp.einsum("thd,thd->ht", dout.astype(jnp.float32), out.astype(jnp.float32))
+    if dlse is not None:
+        dsum = dsum - jnp.where(jnp.isneginf(lse), 0.0, dlse.astype(jnp.float32))
+    sms = device_info.sm_count() or metadata.DEFAULT_NUM_SMS
+    operands = (q, k, v, dout.astype(q.dtype), lse2, dsum, cu_q, cu_k, len_q, len_k)
+    scalars = dict(softmax_scale=np.float32(config.softmax_scale), softcap=np.float32(config.softcap),
+                   window_left=np.int32(config.window_left), window_right=np.int32(config.window_right),
+                   num_ctas=np.int32(sms))
+    dq = jax.ffi.ffi_call(dq_target, jax.ShapeDtypeStruct(q.shape, q.dtype), vmap_method="sequential")(
+        *operands, _block_prefix(len_q, dq_entry["config"]["tile_q"]), **scalars)
+    dk, dv = jax.ffi.ffi_call(
+        dkdv_target, (jax.ShapeDtypeStruct(k.shape, k.dtype), jax.ShapeDtypeStruct(v.shape, v.dtype)),
+        vmap_method="sequential")(*operands, _block_prefix(len_k, dkdv_entry["config"]["tile_k"]), **scalars)
+    return dq, dk, dv

@@ -22,6 +22,7 @@ import jax_fa4
 from jax_fa4 import kernel_backend, validation
 
 from oracle import attention as oracle_attention, rel_err
+from ragged_cases import cu_seqlens as _cu, draw_lengths as _batch, draw_window as _window
 
 DTYPES = {"bf16": jnp.bfloat16, "fp16": jnp.float16}
 HEAD_DIMS = (64, 96, 128, 192, 256)
@@ -29,48 +30,6 @@ MASKS = ("none", "causal", "local")
 CASES_PER_VARIANT = 10
 # Relative Frobenius error ceilings (inputs are rounded to the dtype first, so this is arithmetic error only).
 MAX_REL = {"bf16": 1e-2, "fp16": 2e-3}
-
-
-def _batch(rng, mask):
-    batch = int(rng.integers(1, 9))
-    kind = rng.integers(3)
-    if kind == 0:
-        sq = rng.integers(0, 400, batch)
-        sk = sq + rng.integers(0, 200, batch)
-    elif kind == 1:
-        sq = rng.integers(0, 300, batch)
-        sk = rng.integers(0, 600, batch)
-    else:  # decode-like rows next to a longer one
-        sq = rng.integers(1, 4, batch)
-        sk = rng.integers(1, 900, batch)
-        sq[0] = rng.integers(129, 700)
-        sk[0] = sq[0] + rng.integers(0, 50)
-    sq[rng.random(batch) < 0.15] = 0
-    sk[rng.random(batch) < 0.1] = 0
-    sq[rng.random(batch) < 0.15] = 1
-    if mask == "causal" and rng.random() < 0.2:
-        sk = np.minimum(sk, sq)  # sk < sq: leading rows see no key
-    return sq.astype(np.int32), sk.astype(np.int32)
-
-
-def _window(rng, mask):
-    if mask == "none":
-        return False, (-1, -1)
-    if mask == "causal":
-        return True, (-1, -1)
-    # Sizes from small sets (each is a static argument, so a compilation): all cut through 128/96/80-row tiles.
-    choice = rng.integers(3)
-    left = int(rng.choice([0, 37, 200]))
-    if choice == 0:
-        return True, (left, -1)                      # causal + left window
-    if choice == 1:
-        return False, (left, int(rng.choice([0, 61])))
-    return False, (-1, int(rng.choice([5, 150])))
-
-
-def _cu(lengths, pad=None):
-    slots = lengths if pad is None else lengths + pad
-    return np.concatenate([[0], np.cumsum(slots)]).astype(np.int32)
 
 
 _FNS = {}

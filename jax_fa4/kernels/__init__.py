@@ -9,4 +9,6 @@ KERNELS = {
     "combine": ("sm_90a", "sm_100a"),
     "prepare": ("sm_90a", "sm_100a"),
     "fwd_sm90": ("sm_90a",),
+    "bwd_dq_sm90": ("sm_90a",),
+    "bwd_dkdv_sm90": ("sm_90a",),
 }

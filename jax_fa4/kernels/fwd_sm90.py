@@ -67,6 +67,8 @@ from cutlass.tensor_utils import LayoutEnum
 import cuda.bindings.driver as cuda
 
 from jax_fa4.kernels._abi import row_major
+from jax_fa4.kernels._sm90 import (acc_as_a_layout, acc_mn, gemm_rs, gemm_ss, key_block_range, make_mma_rs,
+                                   make_mma_ss, mask_scores)
 
 DTYPES = {"bf16": cutlass.BFloat16, "fp16": cutlass.Float16}
 HEAD_DIMS = (64, 96, 128, 192, 256)
@@ -122,22 +124,6 @@ def SIGNATURE(variant):
         ("softmax_scale", "f32"), ("softcap", "f32"), ("window_left", "i32"), ("window_right", "i32"),
         ("num_ctas", "i32"), ("scheduler_mode", "i32"),
     ]
-
-
-def _acc_mn(t):
-    """View a wgmma accumulator fragment ((2, 2, N/8), M, N) as (rows, cols) = ((2, M), (2, N/8, N))."""
-    s, d = t.layout.shape, t.layout.stride
-    layout = cute.make_layout(((s[0][1], s[1]), (s[0][0], s[0][2], s[2])),
-                              stride=((d[0][1], d[1]), (d[0][0], d[0][2], d[2])))
-    return cute.make_tensor(t.iterator, layout)
-
-
-def _acc_as_a_layout(acc_layout):
-    """Register layout of the RS-wgmma A operand ((2, 2, 2), M, K/16) over the same storage order as the
-    accumulator ((2, 2, N/8), M, N): a k16 slice of A is two consecutive n8 chunks of C."""
-    s, d = acc_layout.shape, acc_layout.stride
-    return cute.make_layout(((s[0][0], s[0][1], 2), s[1], (s[2], s[0][2] // 2)),
-                            stride=((d[0][0], d[0][1], d[0][2]), d[1], (d[2], 2 * d[0][2])))
 
 
 class FwdSm90:
@@ -212,15 +198,11 @@ class FwdSm90:
 
     def make_mma_qk(self):
         """S = Q K^T: two m64 warpgroup atoms stacked along M, both operands K-major from smem."""
-        return sm90_utils.make_trivial_tiled_mma(
-            self.dtype, self.dtype, warpgroup.OperandMajorMode.K, warpgroup.OperandMajorMode.K, Float32,
-            (self.tile_m // 64, 1, 1), (64, self.tile_n))
+        return make_mma_ss(self.dtype, self.tile_m, self.tile_n)
 
     def make_mma_pv(self):
         """O = P V: P from registers (RS wgmma), V N-major from smem."""
-        return sm90_utils.make_trivial_tiled_mma(
-            self.dtype, self.dtype, warpgroup.OperandMajorMode.K, warpgroup.OperandMajorMode.MN, Float32,
-            (self.tile_m // 64, 1, 1), (64, self.hdim_v), warpgroup.OperandSource.RMEM)
+        return make_mma_rs(self.dtype, self.tile_m, self.hdim_v)
 
     # ---------------------------------------------------------------------------------------------- device side
     @cute.kernel
@@ -281,27 +263,6 @@ class FwdSm90:
                           tidx - 128)
 
     # ------------------------------------------------------------------------------------------- shared logic
-    @cute.jit
-    def n_block_range(self, m_block: Int32, sq: Int32, sk: Int32, window_left: Int32, window_right: Int32):
-        """[n_min, n_max) of key blocks visible to any row of the m-block: the spec's n-block range."""
-        i_min = m_block * self.tile_m
-        i_max = cutlass.min(sq - 1, (m_block + 1) * self.tile_m - 1)
-        off = sk - sq
-        lo = Int32(0)
-        hi = sk - 1
-        if const_expr(self.mask == "causal"):
-            hi = cutlass.min(hi, i_max + off)
-        if const_expr(self.mask == "local"):
-            if window_right >= 0:
-                hi = cutlass.min(hi, i_max + off + window_right)
-            if window_left >= 0:
-                lo = cutlass.max(lo, i_min + off - window_left)
-        n_min = lo // self.tile_n
-        n_max = n_min
-        if hi >= lo:
-            n_max = hi // self.tile_n + 1
-        return n_min, n_max
-
     @cute.jit
     def decode_tile(self, t: Int32, num_batch: Int32, num_m_blocks: cute.Tensor, num_splits: cute.Tensor,
                     vbatch: cute.Tensor, heads_l2: cute.Tensor, tile_prefix: cute.Tensor):
@@ -375,7 +336,8 @@ class FwdSm90:
                 off_k = cu_k[b]
                 sq = seq_q[b]
                 sk = seq_k[b]
-                n_min, n_max = self.n_block_range(m_block, sq, sk, window_left, window_right)
+                n_min, n_max = key_block_range(self.mask, self.tile_m, self.tile_n, m_block, sq, sk, window_left,
+                                                   window_right)
                 if n_max > n_min:
                     head_kv = head // qhead_per_kv
                     gQ = cute.local_tile(cute.domain_offset((off_q, 0, 0), mQ)[None, None, head],
@@ -464,12 +426,12 @@ class FwdSm90:
         tOrV = tiled_mma_pv.make_fragment_B(wg_pv.partition_B(sV))  # (MMA, MMA_N, MMA_K, stages)
         acc_S = thr_qk.make_fragment_C(thr_qk.partition_shape_C((tm, tn)))
         acc_O = thr_pv.make_fragment_C(thr_pv.partition_shape_C((tm, self.hdim_v)))
-        tOrP = cute.make_rmem_tensor(_acc_as_a_layout(acc_S.layout), self.dtype)
+        tOrP = cute.make_rmem_tensor(acc_as_a_layout(acc_S.layout), self.dtype)
         tOrP_as_acc = cute.make_tensor(tOrP.iterator, acc_S.layout)
-        acc_S_mn = _acc_mn(acc_S)
-        acc_O_mn = _acc_mn(acc_O)
-        tScS_mn = _acc_mn(thr_qk.partition_C(cute.make_identity_tensor((tm, tn))))
-        tOcO_mn = _acc_mn(thr_pv.partition_C(cute.make_identity_tensor((tm, self.hdim_v))))
+        acc_S_mn = acc_mn(acc_S)
+        acc_O_mn = acc_mn(acc_O)
+        tScS_mn = acc_mn(thr_qk.partition_C(cute.make_identity_tensor((tm, tn))))
+        tOcO_mn = acc_mn(thr_pv.partition_C(cute.make_identity_tensor((tm, self.hdim_v))))
         num_rows = cute.size(acc_S_mn, mode=[0])
         if const_expr(_DEBUG):
             print("acc_S", acc_S.layout, "acc_S_mn", acc_S_mn.layout, "tOrP", tOrP.layout)
@@ -507,7 +469,8 @@ class FwdSm90:
             off_q = cu_q[b]
             sq = seq_q[b]
             sk = seq_k[b]
-            n_min, n_max = self.n_block_range(m_block, sq, sk, window_left, window_right)
+            n_min, n_max = key_block_range(self.mask, self.tile_m, self.tile_n, m_block, sq, sk, window_left,
+                                                   window_right)
             row0 = m_block * tm
             for r in cutlass.range_constexpr(num_rows):
                 row_max[r] = -Float32.inf
@@ -584,56 +547,15 @@ class FwdSm90:
             pipe_tile.consumer_release(tile_state)
             tile_state.advance()
 
-    @cute.jit
-    def apply_mask(self, acc_S_mn: cute.Tensor, tScS_mn: cute.Tensor, n: Int32, row0: Int32, sq: Int32,
-                   sk: Int32, off: Int32, window_left: Int32, window_right: Int32):
-        """-inf on keys a row may not see; only for blocks that cross a boundary (decided per block)."""
-        tm, tn = self.tile_m, self.tile_n
-        col0 = n * tn
-        need = col0 + tn > sk
-        if const_expr(self.mask == "causal"):
-            need = need or (col0 + tn - 1 > row0 + off)
-        if const_expr(self.mask == "local"):
-            need = need or (window_right >= 0 and col0 + tn - 1 > row0 + off + window_right)
-            need = need or (window_left >= 0 and col0 < row0 + tm - 1 + off - window_left)
-        if need:
-            for r in cutlass.range_constexpr(cute.size(acc_S_mn, mode=[0])):
-                i = row0 + tScS_mn[r, 0][0]
-                # keys [lim_lo, lim_hi) of this row, relative to col0
-                lim_hi = sk - col0
-                lim_lo = -col0
-                if const_expr(self.mask == "causal"):
-                    lim_hi = cutlass.min(lim_hi, i + off + 1 - col0)
-                if const_expr(self.mask == "local"):
-                    if window_right >= 0:
-                        lim_hi = cutlass.min(lim_hi, i + off + window_right + 1 - col0)
-                    if window_left >= 0:
-                        lim_lo = i + off - window_left - col0
-                for c in cutlass.range_constexpr(cute.size(acc_S_mn, mode=[1])):
-                    j = tScS_mn[0, c][1]
-                    if j >= lim_hi or j < lim_lo:
-                        acc_S_mn[r, c] = -Float32.inf
-
     def gemm_qk(self, tiled_mma: cute.TiledMma, acc_S: cute.Tensor, tSrQ: cute.Tensor, tSrK: cute.Tensor,
                 q_stage: Int32, stage: Int32):
-        """Issue S = Q K^T (zero-initialised) on K stage `stage`; committed, not waited. The MMA atom is rebuilt
-        here (free at run time) because its ACCUMULATE field is mutable state that must not cross loop regions."""
-        tiled_mma = self.make_mma_qk()
-        warpgroup.fence()
-        for kb in range(cute.size(tSrQ, mode=[2])):
-            tiled_mma.set(warpgroup.Field.ACCUMULATE, kb != 0)
-            cute.gemm(tiled_mma, acc_S, tSrQ[None, None, kb, q_stage], tSrK[None, None, kb, stage], acc_S)
-        warpgroup.commit_group()
+        """Issue S = Q K^T on K stage `stage` (the atom is rebuilt: see _sm90.gemm_ss)."""
+        gemm_ss(self.make_mma_qk(), acc_S, tSrQ, tSrK, q_stage, stage)
 
     def gemm_pv(self, tiled_mma: cute.TiledMma, acc_O: cute.Tensor, tOrP: cute.Tensor, tOrV: cute.Tensor,
                 stage: Int32):
-        """Issue O += P V (P from registers) on V stage `stage`; committed, not waited."""
-        tiled_mma = self.make_mma_pv()
-        warpgroup.fence()
-        tiled_mma.set(warpgroup.Field.ACCUMULATE, True)
-        for kb in range(cute.size(tOrP, mode=[2])):
-            cute.gemm(tiled_mma, acc_O, tOrP[None, None, kb], tOrV[None, None, kb, stage], acc_O)
-        warpgroup.commit_group()
+        """Issue O += P V (P from registers) on V stage `stage`."""
+        gemm_rs(self.make_mma_pv(), acc_O, tOrP, tOrV, stage)
 
     def sched_wait(self, wg: Int32):
         """Ping-pong between the two consumer warpgroups: wait for this warpgroup's turn to issue GEMMs."""
@@ -657,7 +579,8 @@ class FwdSm90:
         if softcap > Float32(0.0):
             for e in cutlass.range_constexpr(cute.size(acc_S)):
                 acc_S[e] = cute.math.tanh(acc_S[e] * tanh_in_scale)
-        self.apply_mask(acc_S_mn, tScS_mn, n, row0, sq, sk, sk - sq, window_left, window_right)
+        mask_scores(self.mask, self.tile_m, self.tile_n, acc_S_mn, tScS_mn, n, row0, sq, sk, window_left,
+                    window_right)
         for r in cutlass.range_constexpr(cute.size(acc_S_mn, mode=[0])):
             mx = acc_S_mn[r, 0]
             for c in cutlass.range_constexpr(1, cute.size(acc_S_mn, mode=[1])):

@@ -1,0 +1,156 @@
+"""Hopper (SM90) building blocks shared by the forward and backward kernels: warpgroup GEMMs and their register
+views, the static persistent tile walk of the backward kernels, and zeroing rows no sequence owns.
+
+Why here: every SM90 attention kernel issues the same two kinds of wgmma (both operands from shared memory, or A
+from registers with an MN-major B) and reads its accumulators as (rows, cols); keeping those in one place keeps
+their register layouts identical across kernels.
+"""
+
+import cutlass
+import cutlass.cute as cute
+import cutlass.utils.hopper_helpers as sm90_utils
+from cutlass import Float32, Int32
+from cutlass.cute.nvgpu import warpgroup
+
+
+def acc_mn(t):
+    """View a wgmma accumulator fragment ((2, 2, N/8), M, N) as (rows, cols) = ((2, M), (2, N/8, N))."""
+    s, d = t.layout.shape, t.layout.stride
+    layout = cute.make_layout(((s[0][1], s[1]), (s[0][0], s[0][2], s[2])),
+                              stride=((d[0][1], d[1]), (d[0][0], d[0][2], d[2])))
+    return cute.make_tensor(t.iterator, layout)
+
+
+def acc_as_a_layout(acc_layout):
+    """Register layout of the RS-wgmma A operand ((2, 2, 2), M, K/16) over the same storage order as the
+    accumulator ((2, 2, N/8), M, N): a k16 slice of A is two consecutive n8 chunks of C."""
+    s, d = acc_layout.shape, acc_layout.stride
+    return cute.make_layout(((s[0][0], s[0][1], 2), s[1], (s[2], s[0][2] // 2)),
+                            stride=((d[0][0], d[0][1], d[0][2]), d[1], (d[2], 2 * d[0][2])))
+
+
+def make_mma_ss(dtype, tile_m, tile_n):
+    """C[tile_m, tile_n] = A B^T with both operands K-major in shared memory; one m64 atom per warpgroup."""
+    return sm90_utils.make_trivial_tiled_mma(
+        dtype, dtype, warpgroup.OperandMajorMode.K, warpgroup.OperandMajorMode.K, Float32,
+        (tile_m // 64, 1, 1), (64, tile_n))
+
+
+def make_mma_rs(dtype, tile_m, tile_n):
+    """C[tile_m, tile_n] += A B with A from registers and B MN-major in shared memory."""
+    return sm90_utils.make_trivial_tiled_mma(
+        dtype, dtype, warpgroup.OperandMajorMode.K, warpgroup.OperandMajorMode.MN, Float32,
+        (tile_m // 64, 1, 1), (64, tile_n), warpgroup.OperandSource.RMEM)
+
+
+def gemm_ss(tiled_mma, acc, tA, tB, a_stage, b_stage):
+    """Issue acc = A B^T (zero-initialised) from smem stages; committed, not waited. Pass a freshly made
+    `tiled_mma`: its ACCUMULATE field is mutable state that must not cross loop regions."""
+    warpgroup.fence()
+    for kb in range(cute.size(tA, mode=[2])):
+        tiled_mma.set(warpgroup.Field.ACCUMULATE, kb != 0)
+        cute.gemm(tiled_mma, acc, tA[None, None, kb, a_stage], tB[None, None, kb, b_stage], acc)
+    warpgroup.commit_group()
+
+
+def gemm_rs(tiled_mma, acc, tA, tB, b_stage):
+    """Issue acc += A B with A in registers, B from smem stage `b_stage`; committed, not waited."""
+    warpgroup.fence()
+    tiled_mma.set(warpgroup.Field.ACCUMULATE, True)
+    for kb in range(cute.size(tA, mode=[2])):
+        cute.gemm(tiled_mma, acc, tA[None, None, kb], tB[None, None, kb, b_stage], acc)
+    warpgroup.commit_group()
+
+
+@cute.jit
+def decode_block_tile(t: Int32, num_batch: Int32, num_heads: Int32, block_prefix: cute.Tensor):
+    """Linear tile -> (sequence, head, block index r within the sequence) for the backward kernels' tile space:
+    block_prefix[b] = blocks of the sequences before b, tiles = block_prefix[B] * num_heads, heads innermost."""
+    head = t % num_heads
+    j = t // num_heads
+    lo = Int32(0)
+    hi = num_batch
+    while hi - lo > 1:  # largest p with block_prefix[p] <= j (skips empty sequences)
+        mid = (lo + hi) // 2
+        if block_prefix[mid] <= j:
+            lo = mid
+        else:
+            hi = mid
+    return lo, head, j - block_prefix[lo]
+
+
+@cute.jit
+def zero_unused_rows(m: cute.Tensor, cu: cute.Tensor, used: cute.Tensor, worker: Int32, num_workers: Int32):
+    """Zero rows [cu[b] + used[b], cu[b+1]) of every slot b and rows [cu[B], total) of m [total, heads, dim];
+    one warp per slot, `worker` of `num_workers` warps over the grid."""
+    lane = cute.arch.lane_idx()
+    num_batch = used.shape[0]
+    heads, dim = m.shape[1], m.shape[2]
+    row_elems = heads * dim
+    zero = Float32(0.0).to(m.element_type)
+    for s in cutlass.range(worker, num_batch + 1, num_workers, unroll=1):
+        start = cu[num_batch]
+        end = m.shape[0]
+        if s < num_batch:
+            start = cu[s] + used[s]
+            end = cu[s + 1]
+        for tok in cutlass.range(start, end, unroll=1):
+            for e in cutlass.range(lane, row_elems, 32, unroll=1):
+                m[tok, e // dim, e % dim] = zero
+
+
+@cute.jit
+def key_block_range(mask: cutlass.Constexpr, tile_m: cutlass.Constexpr, tile_n: cutlass.Constexpr, m_block: Int32,
+                    sq: Int32, sk: Int32, window_left: Int32, window_right: Int32):
+    """[n_min, n_max) of the key blocks any query row of m-block `m_block` may see (the spec's n-block range;
+    masks are bottom-right aligned, `mask` is "none", "causal" or "local")."""
+    i_min = m_block * tile_m
+    i_max = cutlass.min(sq - 1, (m_block + 1) * tile_m - 1)
+    off = sk - sq
+    lo = Int32(0)
+    hi = sk - 1
+    if cutlass.const_expr(mask == "causal"):
+        hi = cutlass.min(hi, i_max + off)
+    if cutlass.const_expr(mask == "local"):
+        if window_right >= 0:
+            hi = cutlass.min(hi, i_max + off + window_right)
+        if window_left >= 0:
+            lo = cutlass.max(lo, i_min + off - window_left)
+    n_min = lo // tile_n
+    n_max = n_min
+    if hi >= lo:
+        n_max = hi // tile_n + 1
+    return n_min, n_max
+
+
+@cute.jit
+def mask_scores(mask: cutlass.Constexpr, tile_m: cutlass.Constexpr, tile_n: cutlass.Constexpr,
+                acc_S_mn: cute.Tensor, tScS_mn: cute.Tensor, n: Int32, row0: Int32, sq: Int32, sk: Int32,
+                window_left: Int32, window_right: Int32):
+    """-inf on the scores of keys a query row may not see (keys >= seqlen_k, the causal diagonal, window edges),
+    for the [tile_m, tile_n] block of query rows from row0 and key block n; skipped for blocks inside every bound
+    (decided per block at run time)."""
+    off = sk - sq
+    col0 = n * tile_n
+    need = col0 + tile_n > sk
+    if cutlass.const_expr(mask == "causal"):
+        need = need or (col0 + tile_n - 1 > row0 + off)
+    if cutlass.const_expr(mask == "local"):
+        need = need or (window_right >= 0 and col0 + tile_n - 1 > row0 + off + window_right)
+        need = need or (window_left >= 0 and col0 < row0 + tile_m - 1 + off - window_left)
+    if need:
+        for r in cutlass.range_constexpr(cute.size(acc_S_mn, mode=[0])):
+            i = row0 + tScS_mn[r, 0][0]
+            lim_hi = sk - col0  # keys [lim_lo, lim_hi) of this row, relative to col0
+            lim_lo = -col0
+            if cutlass.const_expr(mask == "causal"):
+                lim_hi = cutlass.min(lim_hi, i + off + 1 - col0)
+            if cutlass.const_expr(mask == "local"):
+                if window_right >= 0:
+                    lim_hi = cutlass.min(lim_hi, i + off + window_right + 1 - col0)
+                if window_left >= 0:
+                    lim_lo = i + off - window_left - col0
+            for c in cutlass.range_constexpr(cute.size(acc_S_mn, mode=[1])):
+                j = tScS_mn[0, c][1]
+                if j >= lim_hi or j < lim_lo:
+                    acc_S_mn[r, c] = -Float32.inf

@@ -1,0 +1,463 @@
+"""SM90 (Hopper) varlen attention backward, part 2 of 2: dK and dV.
+
+A CTA owns a block of TILE_K keys of one KV head and streams, for every query head sharing that KV head (GQA),
+the query blocks that can see those keys; dK and dV are summed in registers over all of them in a fixed order and
+written once (no atomics, deterministic; see bwd_dq_sm90 for why the backward is two kernels).
+
+Host-function arguments, in order (= SIGNATURE(variant); tensors compact row-major, extents dynamic except D):
+    q [total_q, H, D], k [total_k, Hk, D], v [total_k, Hk, D], dout [total_q, H, D] in,
+    lse2 [H, total_q] f32 in, dsum [H, total_q] f32 in (as bwd_dq_sm90),
+    cu_seqlens_q [B+1], cu_seqlens_k [B+1], seqlen_q [B], seqlen_k [B] (used lengths), block_prefix [B+1] in
+    (block_prefix[b] = sum over b' < b of ceil(seqlen_k[b'] / TILE_K)),
+    dk [total_k, Hk, D] out, dv [total_k, Hk, D] out,
+    softmax_scale f32, softcap f32 (0 = off), window_left i32, window_right i32, num_ctas i32.
+
+Math per query block, all transposed so that P^T and dS^T are register A operands:
+    S^T = K Q^T, dP^T = V dO^T (SS wgmma); P^T = exp2(t c - lse2) (0 where masked; lse2 = +inf past seqlen_q);
+    dS^T = P^T (dP^T - dsum) [(1 - t^2)]; dV += P^T dO, dK += dS^T Q (RS wgmma, dO and Q read MN-major).
+    Epilogue: dk = scale * dK, dv = dV for keys < seqlen_k; rows no sequence uses are zeroed by the producer's
+    idle warps.
+
+Schedule: static persistent grid, tile t -> (sequence, KV head, key block) through block_prefix, key block 0 of a
+sequence first (under a causal mask it is seen by the most queries).
+"""
+
+import math
+
+import cutlass
+import cutlass.cute as cute
+import cutlass.pipeline as pipeline
+import cutlass.utils as utils
+import cutlass.utils.hopper_helpers as sm90_utils
+from cutlass import Float32, Int32, const_expr
+from cutlass.cute.nvgpu import cpasync, warpgroup
+from cutlass.cute.runtime import make_fake_stream
+from cutlass.tensor_utils import LayoutEnum
+import cuda.bindings.driver as cuda
+
+from jax_fa4.kernels._abi import row_major
+from jax_fa4.kernels._sm90 import (acc_as_a_layout, acc_mn, decode_block_tile, gemm_rs, gemm_ss, make_mma_rs,
+                                   make_mma_ss, zero_unused_rows)
+
+DTYPES = {"bf16": cutlass.BFloat16, "fp16": cutlass.Float16}
+HEAD_DIMS = (64, 96, 128)
+MASKS = ("none", "causal", "local")
+VARIANTS = tuple((dt, d, mk) for dt in DTYPES for d in HEAD_DIMS for mk in MASKS)
+CI_VARIANTS = (("bf16", 128, "causal"),)
+
+TILE_K = 128  # keys per tile (2 consumer warpgroups x 64)
+TILE_Q = 64   # queries per streamed block
+SMEM_BUDGET = 200 * 1024
+LOG2E = math.log2(math.e)
+NUM_THREADS = 384
+PRODUCER_REGS = 24
+CONSUMER_REGS = 240
+
+
+def tile_config(variant):
+    """Tile shape and pipeline depths of a variant (the host's block_prefix must use the same TILE_K)."""
+    dtype_name, d, _ = variant
+    itemsize = DTYPES[dtype_name].width // 8
+    kv_bytes = 2 * TILE_K * d * itemsize       # K and V of the tile
+    stage_bytes = 4 * TILE_Q * d * itemsize    # Q, dO (K-major) and Q, dO again (MN-major)
+    kv_stages = 2 if 2 * kv_bytes + 2 * stage_bytes <= SMEM_BUDGET else 1
+    stages = max(1, min(3, (SMEM_BUDGET - kv_stages * kv_bytes) // stage_bytes))
+    return {"tile_k": TILE_K, "tile_q": TILE_Q, "kv_stages": kv_stages, "stages": stages,
+            "smem_bytes": kv_stages * kv_bytes + stages * stage_bytes}
+
+
+def variant_name(variant):
+    dtype_name, d, mask = variant
+    return f"{dtype_name}_d{d}_{mask}"
+
+
+def SIGNATURE(variant):
+    return [
+        ("q", "in"), ("k", "in"), ("v", "in"), ("dout", "in"), ("lse2", "in"), ("dsum", "in"),
+        ("cu_q", "in"), ("cu_k", "in"), ("seq_q", "in"), ("seq_k", "in"), ("block_prefix", "in"),
+        ("dk", "out"), ("dv", "out"),
+        ("softmax_scale", "f32"), ("softcap", "f32"), ("window_left", "i32"), ("window_right", "i32"),
+        ("num_ctas", "i32"),
+    ]
+
+
+class BwdDkdvSm90:
+    def __init__(self, variant):
+        dtype_name, d, mask = variant
+        cfg = tile_config(variant)
+        self.dtype = DTYPES[dtype_name]
+        self.hdim = d
+        self.mask = mask
+        self.tile_k = cfg["tile_k"]
+        self.tile_q = cfg["tile_q"]
+        self.kv_stages = cfg["kv_stages"]
+        self.stages = cfg["stages"]
+
+    def make_mma_s(self):
+        """S^T = K Q^T and dP^T = V dO^T: [TILE_K, TILE_Q], both operands K-major in smem."""
+        return make_mma_ss(self.dtype, self.tile_k, self.tile_q)
+
+    def make_mma_kv(self):
+        """dV += P^T dO and dK += dS^T Q: A from registers, dO / Q MN-major in smem."""
+        return make_mma_rs(self.dtype, self.tile_k, self.hdim)
+
+    # ------------------------------------------------------------------------------------------------ host side
+    @cute.jit
+    def __call__(self, q: cute.Tensor, k: cute.Tensor, v: cute.Tensor, dout: cute.Tensor, lse2: cute.Tensor,
+                 dsum: cute.Tensor, cu_q: cute.Tensor, cu_k: cute.Tensor, seq_q: cute.Tensor, seq_k: cute.Tensor,
+                 block_prefix: cute.Tensor, dk: cute.Tensor, dv: cute.Tensor, softmax_scale: Float32,
+                 softcap: Float32, window_left: Int32, window_right: Int32, num_ctas: Int32,
+                 stream: cuda.CUstream):
+        tk, tq, d = self.tile_k, self.tile_q, self.hdim
+
+        def seq_view(x):  # (seq, d, head), d contiguous
+            return cute.make_tensor(x.iterator, cute.make_layout((x.shape[0], d, x.shape[1]),
+                                                                 stride=(x.stride[0], 1, x.stride[1])))
+
+        def dim_view(x):  # (d, seq, head): the MN-major B operand view
+            return cute.make_tensor(x.iterator, cute.make_layout((d, x.shape[0], x.shape[1]),
+                                                                 stride=(1, x.stride[0], x.stride[1])))
+
+        sK_layout = sm90_utils.make_smem_layout_a(LayoutEnum.ROW_MAJOR, (tk, tq, d), self.dtype, self.kv_stages)
+        sQ_layout = sm90_utils.make_smem_layout_b(LayoutEnum.ROW_MAJOR, (tk, tq, d), self.dtype, self.stages)
+        sQt_layout = sm90_utils.make_smem_layout_b(LayoutEnum.COL_MAJOR, (tk, d, tq), self.dtype, self.stages)
+        sK_one = cute.slice_(sK_layout, (None, None, 0))
+        sQ_one = cute.slice_(sQ_layout, (None, None, 0))
+        sQt_one = cute.slice_(sQt_layout, (None, None, 0))
+        self.kv_bytes = 2 * cute.size_in_bytes(self.dtype, sK_one)
+        self.q_bytes = 2 * cute.size_in_bytes(self.dtype, sQ_one) + 2 * cute.size_in_bytes(self.dtype, sQt_one)
+
+        g2s = cpasync.CopyBulkTensorTileG2SOp()
+        tma_k, tma_mK = cpasync.make_tiled_tma_atom(g2s, seq_view(k), sK_one, (tk, d))
+        tma_v, tma_mV = cpasync.make_tiled_tma_atom(g2s, seq_view(v), sK_one, (tk, d))
+        tma_q, tma_mQ = cpasync.make_tiled_tma_atom(g2s, seq_view(q), sQ_one, (tq, d))
+        tma_do, tma_mdO = cpasync.make_tiled_tma_atom(g2s, seq_view(dout), sQ_one, (tq, d))
+        tma_qt, tma_mQt = cpasync.make_tiled_tma_atom(g2s, dim_view(q), sQt_one, (d, tq))
+        tma_dot, tma_mdOt = cpasync.make_tiled_tma_atom(g2s, dim_view(dout), sQt_one, (d, tq))
+
+        @cute.struct
+        class SharedStorage:
+            mbar_kv: cute.struct.MemRange[cutlass.Int64, 2 * self.kv_stages]
+            mbar_q: cute.struct.MemRange[cutlass.Int64, 2 * self.stages]
+            sK: cute.struct.Align[cute.struct.MemRange[self.dtype, cute.cosize(sK_layout)], 1024]
+            sV: cute.struct.Align[cute.struct.MemRange[self.dtype, cute.cosize(sK_layout)], 1024]
+            sQ: cute.struct.Align[cute.struct.MemRange[self.dtype, cute.cosize(sQ_layout)], 1024]
+            sdO: cute.struct.Align[cute.struct.MemRange[self.dtype, cute.cosize(sQ_layout)], 1024]
+            sQt: cute.struct.Align[cute.struct.MemRange[self.dtype, cute.cosize(sQt_layout)], 1024]
+            sdOt: cute.struct.Align[cute.struct.MemRange[self.dtype, cute.cosize(sQt_layout)], 1024]
+
+        self.shared_storage = SharedStorage
+        self.kernel(tma_k, tma_mK, tma_v, tma_mV, tma_q, tma_mQ, tma_do, tma_mdO, tma_qt, tma_mQt, tma_dot,
+                    tma_mdOt, lse2, dsum, dk, dv, cu_q, cu_k, seq_q, seq_k, block_prefix, softmax_scale, softcap,
+                    window_left, window_right, self.make_mma_s(), self.make_mma_kv(), sK_layout, sQ_layout,
+                    sQt_layout).launch(grid=[num_ctas, 1, 1], block=[NUM_THREADS, 1, 1], stream=stream,
+                                       min_blocks_per_mp=1)
+
+    # ---------------------------------------------------------------------------------------------- device side
+    @cute.kernel
+    def kernel(self, tma_k: cute.CopyAtom, mK: cute.Tensor, tma_v: cute.CopyAtom, mV: cute.Tensor,
+               tma_q: cute.CopyAtom, mQ: cute.Tensor, tma_do: cute.CopyAtom, mdO: cute.Tensor,
+               tma_qt: cute.CopyAtom, mQt: cute.Tensor, tma_dot: cute.CopyAtom, mdOt: cute.Tensor,
+               mLSE2: cute.Tensor, mDsum: cute.Tensor, mdK: cute.Tensor, mdV: cute.Tensor, cu_q: cute.Tensor,
+               cu_k: cute.Tensor, seq_q: cute.Tensor, seq_k: cute.Tensor, block_prefix: cute.Tensor,
+               softmax_scale: Float32, softcap: Float32, window_left: Int32, window_right: Int32,
+               tiled_mma_s: cute.TiledMma, tiled_mma_kv: cute.TiledMma, sK_layout: cute.ComposedLayout,
+               sQ_layout: cute.ComposedLayout, sQt_layout: cute.ComposedLayout):
+        tidx, _, _ = cute.arch.thread_idx()
+        warp_idx = cute.arch.make_warp_uniform(cute.arch.warp_idx())
+        if warp_idx == 0:
+            for atom in (tma_k, tma_v, tma_q, tma_do, tma_qt, tma_dot):
+                cpasync.prefetch_descriptor(atom)
+
+        smem = utils.SmemAllocator()
+        storage = smem.allocate(self.shared_storage)
+        one_thread = pipeline.CooperativeGroup(pipeline.Agent.Thread, 1)
+        consumer_warps = pipeline.CooperativeGroup(pipeline.Agent.Thread, 8)
+        pipe_kv = pipeline.PipelineTmaAsync.create(
+            barrier_storage=storage.mbar_kv.data_ptr(), num_stages=self.kv_stages, producer_group=one_thread,
+            consumer_group=consumer_warps, tx_count=self.kv_bytes, defer_sync=True)
+        pipe_q = pipeline.PipelineTmaAsync.create(
+            barrier_storage=storage.mbar_q.data_ptr(), num_stages=self.stages, producer_group=one_thread,
+            consumer_group=consumer_warps, tx_count=self.q_bytes, defer_sync=True)
+        cute.arch.mbarrier_init_fence()
+        cute.arch.sync_threads()
+
+        smem_tensors = (
+            storage.sK.get_tensor(sK_layout.outer, swizzle=sK_layout.inner),
+            storage.sV.get_tensor(sK_layout.outer, swizzle=sK_layout.inner),
+            storage.sQ.get_tensor(sQ_layout.outer, swizzle=sQ_layout.inner),
+            storage.sdO.get_tensor(sQ_layout.outer, swizzle=sQ_layout.inner),
+            storage.sQt.get_tensor(sQt_layout.outer, swizzle=sQt_layout.inner),
+            storage.sdOt.get_tensor(sQt_layout.outer, swizzle=sQt_layout.inner),
+        )
+
+        if warp_idx < 4:
+            cute.arch.setmaxregister_decrease(PRODUCER_REGS)
+            if warp_idx == 0:
+                self.producer((tma_k, tma_v, tma_q, tma_do, tma_qt, tma_dot), (mK, mV, mQ, mdO, mQt, mdOt),
+                              smem_tensors, pipe_kv, pipe_q, cu_q, cu_k, seq_q, seq_k, block_prefix, window_left,
+                              window_right)
+            else:
+                worker = cute.arch.block_idx()[0] * 3 + warp_idx - 1
+                workers = cute.arch.grid_dim()[0] * 3
+                zero_unused_rows(mdK, cu_k, seq_k, worker, workers)
+                zero_unused_rows(mdV, cu_k, seq_k, worker, workers)
+        else:
+            cute.arch.setmaxregister_increase(CONSUMER_REGS)
+            self.consumer(tiled_mma_s, tiled_mma_kv, smem_tensors, pipe_kv, pipe_q, mLSE2, mDsum, mdK, mdV, cu_q,
+                          cu_k, seq_q, seq_k, block_prefix, softmax_scale, softcap, window_left, window_right,
+                          tidx - 128)
+
+    @cute.jit
+    def query_block_range(self, n_block: Int32, sq: Int32, sk: Int32, window_left: Int32, window_right: Int32):
+        """[m_min, m_max) of the query blocks with a row that sees any key of key block n_block."""
+        off = sk - sq
+        j_min = n_block * self.tile_k
+        j_max = cutlass.min(sk, (n_block + 1) * self.tile_k) - 1
+        lo = Int32(0)
+        hi = sq - 1
+        if const_expr(self.mask == "causal"):
+            lo = cutlass.max(lo, j_min - off)
+        if const_expr(self.mask == "local"):
+            if window_right >= 0:
+                lo = cutlass.max(lo, j_min - off - window_right)
+            if window_left >= 0:
+                hi = cutlass.min(hi, j_max - off + window_left)
+        m_min = Int32(0)
+        m_max = Int32(0)
+        if hi >= lo:
+            m_min = lo // self.tile_q
+            m_max = hi // self.tile_q + 1
+        return m_min, m_max
+
+    @cute.jit
+    def tile_at(self, t: Int32, seq_k: cute.Tensor, num_heads_kv: Int32, block_prefix: cute.Tensor):
+        return decode_block_tile(t, seq_k.shape[0], num_heads_kv, block_prefix)
+
+    # ---------------------------------------------------------------------------------------------- producer
+    @cute.jit
+    def producer(self, atoms, gmem, smem_tensors, pipe_kv, pipe_q, cu_q, cu_k, seq_q, seq_k, block_prefix,
+                 window_left, window_right):
+        tma_k, tma_v, tma_q, tma_do, tma_qt, tma_dot = atoms
+        mK, mV, mQ, mdO, mQt, mdOt = gmem
+        sK, sV, sQ, sdO, sQt, sdOt = smem_tensors
+        num_heads_kv = mK.shape[2]
+        qhead_per_kv = mQ.shape[2] // num_heads_kv
+        total_tiles = block_prefix[seq_k.shape[0]] * num_heads_kv
+        kv_state = pipeline.make_pipeline_state(pipeline.PipelineUserType.Producer, self.kv_stages)
+        q_state = pipeline.make_pipeline_state(pipeline.PipelineUserType.Producer, self.stages)
+        one = cute.make_layout(1)
+        for t in cutlass.range(cute.arch.block_idx()[0], total_tiles, cute.arch.grid_dim()[0], unroll=1):
+            b, head_kv, n_block = self.tile_at(t, seq_k, num_heads_kv, block_prefix)
+            off_q = cu_q[b]
+            off_k = cu_k[b]
+            m_min, m_max = self.query_block_range(n_block, seq_q[b], seq_k[b], window_left, window_right)
+            if m_max > m_min:
+                gK = cute.local_tile(cute.domain_offset((off_k, 0, 0), mK)[None, None, head_kv],
+                                     (self.tile_k, self.hdim), (n_block, 0))
+                gV = cute.local_tile(cute.domain_offset((off_k, 0, 0), mV)[None, None, head_kv],
+                                     (self.tile_k, self.hdim), (n_block, 0))
+                tKs, tKg = cpasync.tma_partition(tma_k, 0, one, cute.group_modes(sK, 0, 2), cute.group_modes(gK, 0, 2))
+                tVs, tVg = cpasync.tma_partition(tma_v, 0, one, cute.group_modes(sV, 0, 2), cute.group_modes(gV, 0, 2))
+                pipe_kv.producer_acquire(kv_state)
+                bar = pipe_kv.producer_get_barrier(kv_state)
+                cute.copy(tma_k, tKg, tKs[None, kv_state.index], tma_bar_ptr=bar)
+                cute.copy(tma_v, tVg, tVs[None, kv_state.index], tma_bar_ptr=bar)
+                kv_state.advance()
+                for hh in cutlass.range(qhead_per_kv, unroll=1):
+                    head = head_kv * qhead_per_kv + hh
+                    gQ = cute.local_tile(cute.domain_offset((off_q, 0, 0), mQ)[None, None, head],
+                                         (self.tile_q, self.hdim), (None, 0))
+                    gdO = cute.local_tile(cute.domain_offset((off_q, 0, 0), mdO)[None, None, head],
+                                          (self.tile_q, self.hdim), (None, 0))
+                    gQt = cute.local_tile(cute.domain_offset((0, off_q, 0), mQt)[None, None, head],
+                                          (self.hdim, self.tile_q), (0, None))
+                    gdOt = cute.local_tile(cute.domain_offset((0, off_q, 0), mdOt)[None, None, head],
+                                           (self.hdim, self.tile_q), (0, None))
+                    tQs, tQg = cpasync.tma_partition(tma_q, 0, one, cute.group_modes(sQ, 0, 2),
+                                                     cute.group_modes(gQ, 0, 2))
+                    tdOs, tdOg = cpasync.tma_partition(tma_do, 0, one, cute.group_modes(sdO, 0, 2),
+                                                       cute.group_modes(gdO, 0, 2))
+                    tQts, tQtg = cpasync.tma_partition(tma_qt, 0, one, cute.group_modes(sQt, 0, 2),
+                                                       cute.group_modes(gQt, 0, 2))
+                    tdOts, tdOtg = cpasync.tma_partition(tma_dot, 0, one, cute.group_modes(sdOt, 0, 2),
+                                                         cute.group_modes(gdOt, 0, 2))
+                    for m in cutlass.range(m_min, m_max, unroll=1):
+                        pipe_q.producer_acquire(q_state)
+                        bar = pipe_q.producer_get_barrier(q_state)
+                        s = q_state.index
+                        cute.copy(tma_q, tQg[None, m], tQs[None, s], tma_bar_ptr=bar)
+                        cute.copy(tma_do, tdOg[None, m], tdOs[None, s], tma_bar_ptr=bar)
+                        cute.copy(tma_qt, tQtg[None, m], tQts[None, s], tma_bar_ptr=bar)
+                        cute.copy(tma_dot, tdOtg[None, m], tdOts[None, s], tma_bar_ptr=bar)
+                        q_state.advance()
+
+    # ---------------------------------------------------------------------------------------------- consumer
+    @cute.jit
+    def consumer(self, tiled_mma_s, tiled_mma_kv, smem_tensors, pipe_kv, pipe_q, mLSE2, mDsum, mdK, mdV, cu_q,
+                 cu_k, seq_q, seq_k, block_prefix, softmax_scale: Float32, softcap: Float32, window_left: Int32,
+                 window_right: Int32, tidx: Int32):
+        sK, sV, sQ, sdO, sQt, sdOt = smem_tensors
+        tk, tq, d = self.tile_k, self.tile_q, self.hdim
+        num_heads_kv = mdK.shape[1]
+        qhead_per_kv = mLSE2.shape[0] // num_heads_kv
+        total_tiles = block_prefix[seq_k.shape[0]] * num_heads_kv
+        wg = cute.arch.make_warp_uniform(tidx // 128)
+        wg_layout = cute.make_layout(tk // 64, stride=128)
+        wg_s = tiled_mma_s.get_slice(wg_layout(wg))
+        wg_kv = tiled_mma_kv.get_slice(wg_layout(wg))
+        thr_s = tiled_mma_s.get_slice(tidx)
+        thr_kv = tiled_mma_kv.get_slice(tidx)
+
+        tSrK = tiled_mma_s.make_fragment_A(wg_s.partition_A(sK))
+        tSrV = tiled_mma_s.make_fragment_A(wg_s.partition_A(sV))
+        tSrQ = tiled_mma_s.make_fragment_B(wg_s.partition_B(sQ))
+        tSrdO = tiled_mma_s.make_fragment_B(wg_s.partition_B(sdO))
+        tKVrQt = tiled_mma_kv.make_fragment_B(wg_kv.partition_B(sQt))
+        tKVrdOt = tiled_mma_kv.make_fragment_B(wg_kv.partition_B(sdOt))
+        acc_S = thr_s.make_fragment_C(thr_s.partition_shape_C((tk, tq)))
+        acc_dP = thr_s.make_fragment_C(thr_s.partition_shape_C((tk, tq)))
+        acc_dK = thr_kv.make_fragment_C(thr_kv.partition_shape_C((tk, d)))
+        acc_dV = thr_kv.make_fragment_C(thr_kv.partition_shape_C((tk, d)))
+        tP = cute.make_rmem_tensor(acc_as_a_layout(acc_S.layout), self.dtype)
+        tP_as_acc = cute.make_tensor(tP.iterator, acc_S.layout)
+        tdS = cute.make_rmem_tensor(acc_as_a_layout(acc_S.layout), self.dtype)
+        tdS_as_acc = cute.make_tensor(tdS.iterator, acc_S.layout)
+        acc_S_mn = acc_mn(acc_S)
+        acc_dP_mn = acc_mn(acc_dP)
+        acc_dK_mn = acc_mn(acc_dK)
+        acc_dV_mn = acc_mn(acc_dV)
+        tScS_mn = acc_mn(thr_s.partition_C(cute.make_identity_tensor((tk, tq))))
+        tKVcKV_mn = acc_mn(thr_kv.partition_C(cute.make_identity_tensor((tk, d))))
+        num_cols = cute.size(acc_S_mn, mode=[1])
+        col_lse2 = cute.make_rmem_tensor(cute.make_layout(num_cols), Float32)
+        col_dsum = cute.make_rmem_tensor(cute.make_layout(num_cols), Float32)
+
+        logit_scale = softmax_scale
+        tanh_in_scale = Float32(1.0)
+        if softcap > Float32(0.0):
+            logit_scale = softcap
+            tanh_in_scale = softmax_scale / softcap
+        scale_log2 = logit_scale * LOG2E
+
+        kv_state = pipeline.make_pipeline_state(pipeline.PipelineUserType.Consumer, self.kv_stages)
+        q_state = pipeline.make_pipeline_state(pipeline.PipelineUserType.Consumer, self.stages)
+        for t in cutlass.range(cute.arch.block_idx()[0], total_tiles, cute.arch.grid_dim()[0], unroll=1):
+            b, head_kv, n_block = self.tile_at(t, seq_k, num_heads_kv, block_prefix)
+            off_q = cu_q[b]
+            off_k = cu_k[b]
+            sq = seq_q[b]
+            sk = seq_k[b]
+            m_min, m_max = self.query_block_range(n_block, sq, sk, window_left, window_right)
+            acc_dK.fill(0.0)
+            acc_dV.fill(0.0)
+            if m_max > m_min:
+                pipe_kv.consumer_wait(kv_state)
+                for hh in cutlass.range(qhead_per_kv, unroll=1):
+                    head = head_kv * qhead_per_kv + hh
+                    for m in cutlass.range(m_min, m_max, unroll=1):
+                        pipe_q.consumer_wait(q_state)
+                        gemm_ss(self.make_mma_s(), acc_S, tSrK, tSrQ, kv_state.index, q_state.index)
+                        gemm_ss(self.make_mma_s(), acc_dP, tSrV, tSrdO, kv_state.index, q_state.index)
+                        for c in cutlass.range_constexpr(num_cols):
+                            i = m * tq + tScS_mn[0, c][1]
+                            col_lse2[c] = Float32.inf
+                            col_dsum[c] = Float32(0.0)
+                            if i < sq:
+                                col_lse2[c] = mLSE2[head, off_q + i]
+                                col_dsum[c] = mDsum[head, off_q + i]
+                        warpgroup.wait_group(0)
+                        self.scores_to_p_ds(acc_S, acc_S_mn, acc_dP_mn, tScS_mn, col_lse2, col_dsum, n_block, m,
+                                            sq, sk, window_left, window_right, softcap, tanh_in_scale, scale_log2)
+                        tP_as_acc.store(acc_S.load().to(self.dtype))
+                        tdS_as_acc.store(acc_dP.load().to(self.dtype))
+                        gemm_rs(self.make_mma_kv(), acc_dV, tP, tKVrdOt, q_state.index)
+                        gemm_rs(self.make_mma_kv(), acc_dK, tdS, tKVrQt, q_state.index)
+                        warpgroup.wait_group(0)
+                        pipe_q.consumer_release(q_state)
+                        q_state.advance()
+                pipe_kv.consumer_release(kv_state)
+                kv_state.advance()
+            # dk = scale * dK, dv = dV for keys < seqlen_k (zeros for keys no query sees).
+            for r in cutlass.range_constexpr(cute.size(acc_dK_mn, mode=[0])):
+                j = n_block * tk + tKVcKV_mn[r, 0][0]
+                if j < sk:
+                    for c in cutlass.range_constexpr(cute.size(acc_dK_mn, mode=[1])):
+                        col = tKVcKV_mn[0, c][1]
+                        mdK[off_k + j, head_kv, col] = (acc_dK_mn[r, c] * softmax_scale).to(mdK.element_type)
+                        mdV[off_k + j, head_kv, col] = acc_dV_mn[r, c].to(mdV.element_type)
+
+    @cute.jit
+    def scores_to_p_ds(self, acc_S, acc_S_mn, acc_dP_mn, tScS_mn, col_lse2, col_dsum, n_block, m_block, sq, sk,
+                       window_left, window_right, softcap, tanh_in_scale, scale_log2):
+        """acc_S <- P^T = exp2(t c - lse2) (0 where masked), acc_dP <- dS^T = P^T (dP^T - dsum) [(1 - t^2)]."""
+        if softcap > Float32(0.0):
+            for e in cutlass.range_constexpr(cute.size(acc_S)):
+                acc_S[e] = cute.math.tanh(acc_S[e] * tanh_in_scale)
+        self.mask_transposed(acc_S_mn, tScS_mn, n_block, m_block, sq, sk, window_left, window_right)
+        for r in cutlass.range_constexpr(cute.size(acc_S_mn, mode=[0])):
+            for c in cutlass.range_constexpr(cute.size(acc_S_mn, mode=[1])):
+                x = acc_S_mn[r, c]
+                p = cute.math.exp2(x * scale_log2 - col_lse2[c], fastmath=True)
+                ds = p * (acc_dP_mn[r, c] - col_dsum[c])
+                if softcap > Float32(0.0):
+                    tc = cute.arch.fmax(x, Float32(-1.0))  # masked entries hold -inf; tanh values lie in [-1, 1]
+                    ds = ds * (Float32(1.0) - tc * tc)
+                acc_S_mn[r, c] = p
+                acc_dP_mn[r, c] = ds
+
+    @cute.jit
+    def mask_transposed(self, acc_S_mn: cute.Tensor, tScS_mn: cute.Tensor, n_block: Int32, m_block: Int32,
+                        sq: Int32, sk: Int32, window_left: Int32, window_right: Int32):
+        """-inf where query i (column) may not see key j (row) under the causal / window mask; queries past
+        seqlen_q need nothing here (their lse2 is +inf, so P = 0), keys past seqlen_k are never stored."""
+        if const_expr(self.mask != "none"):
+            tk, tq = self.tile_k, self.tile_q
+            off = sk - sq
+            j0 = n_block * tk
+            i0 = m_block * tq
+            need = False
+            if const_expr(self.mask == "causal"):
+                need = j0 + tk - 1 > i0 + off
+            if const_expr(self.mask == "local"):
+                need = window_right >= 0 and j0 + tk - 1 > i0 + off + window_right
+                need = need or (window_left >= 0 and j0 < i0 + tq - 1 + off - window_left)
+            if need:
+                for r in cutlass.range_constexpr(cute.size(acc_S_mn, mode=[0])):
+                    j = j0 + tScS_mn[r, 0][0]
+                    # query columns [lo, hi) (absolute) that see key j
+                    lo = j - off
+                    hi = Int32(2147483647)
+                    if const_expr(self.mask == "local"):
+                        lo = -hi
+                        if window_right >= 0:
+                            lo = j - off - window_right
+                        if window_left >= 0:
+                            hi = j - off + window_left + 1
+                    for c in cutlass.range_constexpr(cute.size(acc_S_mn, mode=[1])):
+                        i = i0 + tScS_mn[0, c][1]
+                        if i < lo or i >= hi:
+                            acc_S_mn[r, c] = -Float32.inf
+
+
+def compile_variant(variant, arch):
+    if variant not in VARIANTS:
+        raise ValueError(f"unsupported bwd_dkdv_sm90 variant {variant!r}; supported: dtype in {tuple(DTYPES)}, "
+                         f"head_dim in {HEAD_DIMS}, mask in {MASKS}")
+    dtype_name, d, _ = variant
+    dtype = DTYPES[dtype_name]
+    total_q, total_k, heads, heads_kv, batch, batch1 = (cute.sym_int() for _ in range(6))
+    i32, f32 = cutlass.Int32, cutlass.Float32
+    args = (
+        row_major(dtype, (total_q, heads, d), 16),
+        row_major(dtype, (total_k, heads_kv, d), 16),
+        row_major(dtype, (total_k, heads_kv, d), 16),
+        row_major(dtype, (total_q, heads, d), 16),
+        row_major(f32, (heads, total_q), 4), row_major(f32, (heads, total_q), 4),
+        row_major(i32, (batch1,), 4), row_major(i32, (batch1,), 4), row_major(i32, (batch,), 4),
+        row_major(i32, (batch,), 4), row_major(i32, (batch1,), 4),
+        row_major(dtype, (total_k, heads_kv, d), 16), row_major(dtype, (total_k, heads_kv, d), 16),
+        f32(1.0), f32(0.0), i32(-1), i32(-1), i32(1),
+        make_fake_stream(),
+    )
+    return cute.compile(BwdDkdvSm90(variant), *args, options=f"--gpu-arch {arch}")

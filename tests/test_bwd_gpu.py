@@ -1,0 +1,156 @@
+"""The SM90 backward kernels (dQ; dK, dV) against the float64 oracle's gradients on fresh random ragged batches
+(needs an SM90 GPU + library).
+
+Each case draws a new batch from the forward tests' distribution (tests/ragged_cases.py) and random cotangents on
+both outputs (out and lse), so the LSE's gradient path is exercised too. Outputs are poisoned (0xFF = NaN before
+every launch), so a gradient element the kernels do not write fails the test.
+"""
+
+import os
+
+os.environ["JAX_FA4_POISON_OUTPUTS"] = "1"  # read by the handlers on every call
+
+import itertools
+
+import numpy as np
+import pytest
+
+import jax
+import jax.numpy as jnp
+
+import jax_fa4
+from jax_fa4 import kernel_backend, validation
+
+from oracle import attention as oracle_attention, rel_err
+from ragged_cases import cu_seqlens, draw_lengths, draw_window
+
+DTYPES = {"bf16": jnp.bfloat16, "fp16": jnp.float16}
+HEAD_DIMS = (64, 96, 128)
+MASKS = ("none", "causal", "local")
+CASES_PER_VARIANT = 12  # 18 variants x 12 = 216 batches
+MAX_REL = {"bf16": 1e-2, "fp16": 2e-3}  # as the forward tests
+
+_FNS = {}
+
+
+def _grad_fn(static):
+    """jit(q, k, v, ..., dout, dlse) -> (dq, dk, dv) through varlen_attention's VJP on the chosen path."""
+    if static not in _FNS:
+        max_q, max_k, causal, window, softcap, seqused, impl = static
+
+        def grads(q, k, v, cu_q, cu_k, used_q, used_k, dout, dlse):
+            def f(q, k, v):
+                return jax_fa4.varlen_attention(
+                    q, k, v, cu_q, cu_k, max_seqlen_q=max_q, max_seqlen_k=max_k, causal=causal,
+                    window_size=window, softcap=softcap, seqused_q=used_q if seqused else None,
+                    seqused_k=used_k if seqused else None, return_lse=True, implementation=impl)
+
+            _, vjp = jax.vjp(f, q, k, v)
+            return vjp((dout, dlse))
+
+        _FNS[static] = jax.jit(grads)
+    return _FNS[static]
+
+
+def _case(rng, dtype_name, d, mask):
+    dtype = DTYPES[dtype_name]
+    sq, sk = draw_lengths(rng, mask)
+    causal, window = draw_window(rng, mask)
+    softcap = float(rng.choice([0.0, 0.0, 15.0]))
+    hk = int(rng.choice([1, 2]))
+    h = hk * int(rng.choice([1, 2, 4, 8]))
+    seqused = bool(rng.random() < 0.3)
+    pad_q = rng.integers(0, 3, len(sq)) if seqused else None
+    pad_k = rng.integers(0, 3, len(sk)) if seqused else None
+    cu_q, cu_k = cu_seqlens(sq, pad_q), cu_seqlens(sk, pad_k)
+    total_q = -(-(int(cu_q[-1]) + 1) // 1024) * 1024
+    total_k = -(-(int(cu_k[-1]) + 1) // 1024) * 1024
+    q, k, v = (jnp.asarray(rng.standard_normal(shape).astype(np.float32), dtype)
+               for shape in ((total_q, h, d), (total_k, hk, d), (total_k, hk, d)))
+    dout = jnp.asarray(rng.standard_normal((total_q, h, d)).astype(np.float32), dtype)
+    dlse = jnp.asarray(rng.standard_normal((h, total_q)).astype(np.float32))
+    args = (q, k, v, jnp.asarray(cu_q), jnp.asarray(cu_k), jnp.asarray(sq), jnp.asarray(sk), dout, dlse)
+    static = (1024, 1024, causal, window, softcap, seqused)
+    got = _grad_fn(static + ("kernel",))(*args)
+    ref = _grad_fn(static + ("xla",))(*args)
+    f32 = lambda x: np.asarray(jnp.asarray(x, jnp.float32))  # noqa: E731
+    want = oracle_attention(f32(q), f32(k), f32(v), cu_q, cu_k, seqused_q=sq if seqused else None,
+                            seqused_k=sk if seqused else None, causal=causal, window=window, softcap=softcap,
+                            dout=f32(dout), dlse=f32(dlse))
+    return dict(got=[f32(g) for g in got], ref=[f32(g) for g in ref], want=[want["dq"], want["dk"], want["dv"]],
+                desc=f"{dtype_name} d={d} {mask} H={h} Hk={hk} sq={sq.tolist()} sk={sk.tolist()} causal={causal} "
+                     f"window={window} softcap={softcap} seqused={seqused}")
+
+
+def _check(res, dtype_name):
+    problems = []
+    for name, got, ref, want in zip(("dq", "dk", "dv"), res["got"], res["ref"], res["want"]):
+        if not np.all(np.isfinite(got)):
+            problems.append(f"{name}: {np.sum(~np.isfinite(got))} non-finite elements (unwritten or NaN)")
+            continue
+        err, ref_err = rel_err(got, want), rel_err(ref, want)
+        if not err <= MAX_REL[dtype_name] or not err <= 2 * ref_err + 1e-3:
+            problems.append(f"{name} rel err {err:.2e} (reference path in the same dtype: {ref_err:.2e})")
+        if np.any(got[np.all(want == 0, axis=(1, 2))] != 0):
+            problems.append(f"{name}: rows with no gradient are not 0")
+    return problems
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype_name,d,mask", list(itertools.product(DTYPES, HEAD_DIMS, MASKS)))
+def test_backward_matches_oracle(dtype_name, d, mask):
+    rng = np.random.default_rng([7, len(dtype_name), d, MASKS.index(mask)])
+    failures = []
+    for _ in range(CASES_PER_VARIANT):
+        res = _case(rng, dtype_name, d, mask)
+        problems = _check(res, dtype_name)
+        if problems:
+            failures.append(res["desc"] + ": " + "; ".join(problems))
+    assert not failures, f"{len(failures)}/{CASES_PER_VARIANT} cases failed:\n" + "\n".join(failures)
+
+
+@pytest.mark.gpu
+def test_backward_is_deterministic():
+    """Every gradient is summed inside one CTA in a fixed order: 10 runs give the same bits."""
+    rng = np.random.default_rng(5)
+    sq = np.array([700, 1, 0, 333, 1024, 64], np.int32)
+    cu = jnp.asarray(cu_seqlens(sq))
+    total = int(sq.sum())
+    q = jnp.asarray(rng.standard_normal((total, 8, 128)), jnp.bfloat16)
+    k = jnp.asarray(rng.standard_normal((total, 2, 128)), jnp.bfloat16)
+    v = jnp.asarray(rng.standard_normal((total, 2, 128)), jnp.bfloat16)
+    config = validation.check_varlen(q, k, v, cu, cu, max_seqlen_q=1024, max_seqlen_k=1024, causal=True)
+    assert kernel_backend.supports_backward(config) is None
+
+    @jax.jit
+    def grads(q, k, v):
+        def loss(q, k, v):
+            o = jax_fa4.varlen_attention(q, k, v, cu, cu, max_seqlen_q=1024, max_seqlen_k=1024, causal=True,
+                                         implementation="kernel")
+            return jnp.sum(o.astype(jnp.float32) * jnp.cos(jnp.arange(o.size).reshape(o.shape)))
+        return jax.grad(loss, argnums=(0, 1, 2))(q, k, v)
+
+    first = [np.asarray(g.astype(jnp.float32)) for g in grads(q, k, v)]
+    for _ in range(9):
+        for a, b in zip(first, grads(q, k, v)):
+            np.testing.assert_array_equal(a, np.asarray(b.astype(jnp.float32)))
+
+
+@pytest.mark.gpu
+def test_head_dims_without_backward_kernel_fall_back_to_reference_gradient():
+    """D=256 has a forward kernel but no backward kernel: the gradient is the reference's (still right)."""
+    rng = np.random.default_rng(3)
+    sq = np.array([200, 5], np.int32)
+    cu = jnp.asarray(cu_seqlens(sq))
+    q, k, v = (jnp.asarray(rng.standard_normal((205, 2, 256)), jnp.bfloat16) for _ in range(3))
+    config = validation.check_varlen(q, k, v, cu, cu, max_seqlen_q=256, max_seqlen_k=256)
+    assert kernel_backend.supports(config) is None
+    assert kernel_backend.supports_backward(config) is not None
+
+    def loss(q, impl):
+        o = jax_fa4.varlen_attention(q, k, v, cu, cu, max_seqlen_q=256, max_seqlen_k=256, implementation=impl)
+        return jnp.sum(o.astype(jnp.float32) ** 2)
+
+    g_kernel = jax.jit(jax.grad(loss), static_argnums=1)(q, "kernel")
+    g_ref = jax.jit(jax.grad(loss), static_argnums=1)(q, "xla")
+    assert rel_err(np.asarray(g_kernel.astype(jnp.float32)), np.asarray(g_ref.astype(jnp.float32))) < 2e-2
