@@ -120,9 +120,9 @@ def varlen_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, *, max_seqlen_q, max_s
         CTA per SM pulling tiles from an atomic counter, longest sequences first), "dynamic-fifo" (same, packed
         order), "static" (CTA c takes tiles c, c + grid, ...), "single-tile" (one CTA per tile). Kernel path only.
 
-    Gradients: on the kernel path the backward runs on the SM90 backward kernels (bf16/fp16, head dims 64, 96,
-    128; deterministic: bit-identical from run to run); other head dims get the reference's gradient, recomputed
-    from (q, k, v) (correct, but at reference speed).
+    Gradients: on the kernel path the backward runs on the SM90 backward kernels (every forward variant;
+    deterministic: bit-identical from run to run). A kernel library without the backward variant (a reduced
+    build) gives the reference's gradient, recomputed from (q, k, v) (correct, but at reference speed).
 
     Returns:
       out [total_q, num_heads, head_dim_v], and with return_lse also lse [num_heads, total_q] float32, natural log.

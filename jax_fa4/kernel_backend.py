@@ -101,14 +101,14 @@ def _fwd_tag(config) -> str:
     return f"{dtype}_d{config.head_dim}_{_fwd_mask(config)}"
 
 
-def _variant_entry(module, config):
-    """(target, manifest entry) of `module`'s SM90 variant for this call, or (None, reason)."""
+def _variant_entry(module, config, suffix=""):
+    """(target, manifest entry) of `module`'s SM90 variant for this call (tag + `suffix`), or (None, reason)."""
     arch_name = arch()
     if arch_name is None:
         return None, "no CUDA GPU with prebuilt kernels here"
     if arch_name != "sm_90a":
         return None, f"no {module} kernel for {arch_name} (SM90 only; SM100 kernels are not written yet)"
-    tag = _fwd_tag(config)
+    tag = _fwd_tag(config) + suffix
     manifest = ffi.load() or {"handlers": {}}
     entry = manifest["handlers"].get(f"{module}__{tag}__sm90a")
     if entry is None:
@@ -216,18 +216,29 @@ def varlen_forward(q, k, v, cu_seqlens_q, cu_seqlens_k, seqused_q, seqused_k, *,
 
 
 # ------------------------------------------------------------------------------------------------ backward kernels
-BWD_MODULES = ("bwd_dq_sm90", "bwd_dkdv_sm90")
 LOG2E = float(np.log2(np.e))
+
+
+def _backward_launches(config):
+    """[(target, entry, outputs)] of the backward kernels for this call, or a sentence saying why there are none.
+    dQ is one launch; dK and dV are one launch up to D = 128 and one each beyond (bwd_dkdv_sm90.PASSES)."""
+    dq = _variant_entry("bwd_dq_sm90", config)
+    if dq[0] is None:
+        return dq[1]
+    both = _variant_entry("bwd_dkdv_sm90", config)
+    if both[0] is not None:
+        return [dq + ("dq",), both + ("dkdv",)]
+    dk, dv = (_variant_entry("bwd_dkdv_sm90", config, "_" + name) for name in ("dk", "dv"))
+    if dk[0] is None or dv[0] is None:
+        return both[1]
+    return [dq + ("dq",), dk + ("dk",), dv + ("dv",)]
 
 
 def supports_backward(config):
     """None when the backward kernels can differentiate `config` (given that the forward kernel runs it), else a
     sentence saying why not (the caller then recomputes the reference's gradient)."""
-    for module in BWD_MODULES:
-        target, entry = _variant_entry(module, config)
-        if target is None:
-            return entry
-    return None
+    launches = _backward_launches(config)
+    return launches if isinstance(launches, str) else None
 
 
 def _block_prefix(lengths, tile):
@@ -243,10 +254,9 @@ def varlen_backward(q, k, v, out, lse, dout, dlse, cu_seqlens_q, cu_seqlens_k, s
     Lengths are read by the same rules as `varlen_forward`. The kernels sum every gradient inside one CTA in a
     fixed order, so the result is bit-identical from run to run. Gradients of rows no sequence uses are 0.
     """
-    dq_target, dq_entry = _variant_entry("bwd_dq_sm90", config)
-    dkdv_target, dkdv_entry = _variant_entry("bwd_dkdv_sm90", config)
-    if dq_target is None or dkdv_target is None:
-        raise ValueError(f"jax_fa4 backward kernel unavailable: {supports_backward(config)}")
+    launches = _backward_launches(config)
+    if isinstance(launches, str):
+        raise ValueError(f"jax_fa4 backward kernel unavailable: {launches}")
     cu_q = clipped_cu_seqlens(cu_seqlens_q, config.total_q)
     cu_k = clipped_cu_seqlens(cu_seqlens_k, config.total_k)
     _, len_q = effective_lengths(cu_seqlens_q, seqused_q, config.total_q, config.max_seqlen_q)
@@ -262,9 +272,14 @@ def varlen_backward(q, k, v, out, lse, dout, dlse, cu_seqlens_q, cu_seqlens_k, s
     scalars = dict(softmax_scale=np.float32(config.softmax_scale), softcap=np.float32(config.softcap),
                    window_left=np.int32(config.window_left), window_right=np.int32(config.window_right),
                    num_ctas=np.int32(sms))
-    dq = jax.ffi.ffi_call(dq_target, jax.ShapeDtypeStruct(q.shape, q.dtype), vmap_method="sequential")(
-        *operands, _block_prefix(len_q, dq_entry["config"]["tile_q"]), **scalars)
-    dk, dv = jax.ffi.ffi_call(
-        dkdv_target, (jax.ShapeDtypeStruct(k.shape, k.dtype), jax.ShapeDtypeStruct(v.shape, v.dtype)),
-        vmap_method="sequential")(*operands, _block_prefix(len_k, dkdv_entry["config"]["tile_k"]), **scalars)
-    return dq, dk, dv
+    grads = {}
+    for target, entry, outputs in launches:
+        if outputs == "dq":
+            grads["dq"] = jax.ffi.ffi_call(target, jax.ShapeDtypeStruct(q.shape, q.dtype), vmap_method="sequential")(
+                *operands, _block_prefix(len_q, entry["config"]["tile_q"]), **scalars)
+            continue
+        dk, dv = jax.ffi.ffi_call(
+            target, (jax.ShapeDtypeStruct(k.shape, k.dtype), jax.ShapeDtypeStruct(v.shape, v.dtype)),
+            vmap_method="sequential")(*operands, _block_prefix(len_k, entry["config"]["tile_k"]), **scalars)
+        grads.update({name: g for name, g in (("dk", dk), ("dv", dv)) if name in outputs})
+    return grads["dq"], grads["dk"], grads["dv"]

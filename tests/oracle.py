@@ -36,11 +36,15 @@ def _mask(sq, sk, causal, window):
 
 
 def attention(q, k, v, cu_q, cu_k, *, seqused_q=None, seqused_k=None, scale=None, causal=False,
-              window=(-1, -1), softcap=0.0, dout=None, dlse=None):
+              window=(-1, -1), softcap=0.0, dout=None, dlse=None, rounding=None):
     """Returns dict(out [Tq,H,Dv], lse [H,Tq]) and, when dout is given, dq/dk/dv (float64).
 
-    dlse [H, Tq] optionally adds a cotangent on the LSE.
+    dlse [H, Tq] optionally adds a cotangent on the LSE. `rounding` (a function, e.g. to bfloat16 and back)
+    emulates FlashAttention's roundings: the forward's P before P V and its output, and the backward's D taken
+    from that rounded output, P before dV = P^T dO and dS before dQ = dS K / dK = dS^T Q; everything else stays
+    float64. None = exact.
     """
+    rnd = (lambda x: x) if rounding is None else rounding
     q = np.asarray(q, np.float64)
     k = np.asarray(k, np.float64)
     v = np.asarray(v, np.float64)
@@ -79,18 +83,18 @@ def attention(q, k, v, cu_q, cu_k, *, seqused_q=None, seqused_k=None, scale=None
             m = np.where(live, m, 0.0)
             p = np.where(ok, np.exp(s - m), 0.0)
             l = p.sum(axis=1, keepdims=True)
+            o = rnd(np.where(l > 0, (rnd(p) @ V) / np.where(l > 0, l, 1.0), 0.0))
             p = np.where(l > 0, p / np.where(l > 0, l, 1.0), 0.0)
-            o = p @ V
             out[q0:q0 + sq, hh] = o
             lse[hh, q0:q0 + sq] = np.where(l[:, 0] > 0, m[:, 0] + np.log(np.where(l[:, 0] > 0, l[:, 0], 1.0)),
                                            -np.inf)
             if grads:
                 do = dout[q0:q0 + sq, hh]
-                dvv[k0:k0 + sk, g] += p.T @ do
+                dvv[k0:k0 + sk, g] += rnd(p).T @ do
                 dp = do @ V.T
                 delta = (do * o).sum(axis=1, keepdims=True)
                 ds = p * (dp - delta + dlse[hh, q0:q0 + sq][:, None])
-                dx = ds * (1.0 - t * t) if softcap > 0 else ds
+                dx = rnd(ds * (1.0 - t * t) if softcap > 0 else ds)
                 dx = dx * scale
                 dq[q0:q0 + sq, hh] += dx @ K
                 dk[k0:k0 + sk, g] += dx.T @ Q

@@ -4,6 +4,13 @@
 Each case draws a new batch from the forward tests' distribution (tests/ragged_cases.py) and random cotangents on
 both outputs (out and lse), so the LSE's gradient path is exercised too. Outputs are poisoned (0xFF = NaN before
 every launch), so a gradient element the kernels do not write fails the test.
+
+Error bound: within MAX_REL of the float64 oracle and within 2x the reference path (which differentiates in float32)
++ 1e-3. FlashAttention's algorithm rounds P and dS to the input dtype and takes D = rowsum(dO * O) from the
+rounded output; where dP - D cancels (rows that see one or two keys) that alone can exceed 2x the reference path.
+Such a case must then match the float64 oracle run with exactly those roundings (oracle `rounding=`) to within 25 %,
+which still fails on any kernel bug (a wrong element, mask, scale or sum moves the error far more) while allowing
+the algorithm's own rounding.
 """
 
 import os
@@ -25,9 +32,9 @@ from oracle import attention as oracle_attention, rel_err
 from ragged_cases import cu_seqlens, draw_lengths, draw_window
 
 DTYPES = {"bf16": jnp.bfloat16, "fp16": jnp.float16}
-HEAD_DIMS = (64, 96, 128)
+HEAD_DIMS = (64, 96, 128, 192, 256)
 MASKS = ("none", "causal", "local")
-CASES_PER_VARIANT = 12  # 18 variants x 12 = 216 batches
+CASES_PER_VARIANT = 7  # 30 variants x 7 = 210 batches
 MAX_REL = {"bf16": 1e-2, "fp16": 2e-3}  # as the forward tests
 
 _FNS = {}
@@ -74,22 +81,38 @@ def _case(rng, dtype_name, d, mask):
     got = _grad_fn(static + ("kernel",))(*args)
     ref = _grad_fn(static + ("xla",))(*args)
     f32 = lambda x: np.asarray(jnp.asarray(x, jnp.float32))  # noqa: E731
-    want = oracle_attention(f32(q), f32(k), f32(v), cu_q, cu_k, seqused_q=sq if seqused else None,
-                            seqused_k=sk if seqused else None, causal=causal, window=window, softcap=softcap,
-                            dout=f32(dout), dlse=f32(dlse))
+    oracle_args = (f32(q), f32(k), f32(v), cu_q, cu_k)
+    oracle_kw = dict(seqused_q=sq if seqused else None, seqused_k=sk if seqused else None, causal=causal,
+                     window=window, softcap=softcap, dout=f32(dout), dlse=f32(dlse))
+    want = oracle_attention(*oracle_args, **oracle_kw)
+
+    def emulated():  # the oracle with FlashAttention's roundings (see the module docstring)
+        rounded = oracle_attention(*oracle_args, **oracle_kw, rounding=lambda x: f32(jnp.asarray(x, dtype)))
+        return [rounded["dq"], rounded["dk"], rounded["dv"]]
+
     return dict(got=[f32(g) for g in got], ref=[f32(g) for g in ref], want=[want["dq"], want["dk"], want["dv"]],
+                emulated=emulated,
                 desc=f"{dtype_name} d={d} {mask} H={h} Hk={hk} sq={sq.tolist()} sk={sk.tolist()} causal={causal} "
                      f"window={window} softcap={softcap} seqused={seqused}")
 
 
 def _check(res, dtype_name):
     problems = []
-    for name, got, ref, want in zip(("dq", "dk", "dv"), res["got"], res["ref"], res["want"]):
+    emulated = None
+    for index, (name, got, ref, want) in enumerate(zip(("dq", "dk", "dv"), res["got"], res["ref"], res["want"])):
         if not np.all(np.isfinite(got)):
             problems.append(f"{name}: {np.sum(~np.isfinite(got))} non-finite elements (unwritten or NaN)")
             continue
         err, ref_err = rel_err(got, want), rel_err(ref, want)
-        if not err <= MAX_REL[dtype_name] or not err <= 2 * ref_err + 1e-3:
+        ok = err <= MAX_REL[dtype_name] and err <= 2 * ref_err + 1e-3
+        if not ok and err <= MAX_REL[dtype_name]:
+            emulated = emulated or res["emulated"]()
+            flash_err = rel_err(emulated[index], want)
+            ok = err <= 1.25 * flash_err + 1e-4
+            if ok:
+                print(f"{res['desc']}: {name} rel err {err:.2e} > 2x reference path ({ref_err:.2e}); "
+                      f"FlashAttention's roundings in float64 give {flash_err:.2e}")
+        if not ok:
             problems.append(f"{name} rel err {err:.2e} (reference path in the same dtype: {ref_err:.2e})")
         if np.any(got[np.all(want == 0, axis=(1, 2))] != 0):
             problems.append(f"{name}: rows with no gradient are not 0")
@@ -137,15 +160,17 @@ def test_backward_is_deterministic():
 
 
 @pytest.mark.gpu
-def test_head_dims_without_backward_kernel_fall_back_to_reference_gradient():
-    """D=256 has a forward kernel but no backward kernel: the gradient is the reference's (still right)."""
+def test_calls_without_backward_kernel_get_the_reference_gradient(monkeypatch):
+    """A library without the backward variant (e.g. a reduced build) still differentiates: the kernel forward
+    with the reference's gradient."""
     rng = np.random.default_rng(3)
     sq = np.array([200, 5], np.int32)
     cu = jnp.asarray(cu_seqlens(sq))
     q, k, v = (jnp.asarray(rng.standard_normal((205, 2, 256)), jnp.bfloat16) for _ in range(3))
     config = validation.check_varlen(q, k, v, cu, cu, max_seqlen_q=256, max_seqlen_k=256)
     assert kernel_backend.supports(config) is None
-    assert kernel_backend.supports_backward(config) is not None
+    monkeypatch.setattr(kernel_backend, "supports_backward", lambda config: "no backward variant (test)")
+    monkeypatch.setattr(kernel_backend, "varlen_backward", None)  # would raise if called
 
     def loss(q, impl):
         o = jax_fa4.varlen_attention(q, k, v, cu, cu, max_seqlen_q=256, max_seqlen_k=256, implementation=impl)

@@ -9,7 +9,7 @@ Host-function arguments, in order (= SIGNATURE(variant); tensors compact row-maj
     lse2 [H, total_q] f32 in, dsum [H, total_q] f32 in (as bwd_dq_sm90),
     cu_seqlens_q [B+1], cu_seqlens_k [B+1], seqlen_q [B], seqlen_k [B] (used lengths), block_prefix [B+1] in
     (block_prefix[b] = sum over b' < b of ceil(seqlen_k[b'] / TILE_K)),
-    dk [total_k, Hk, D] out, dv [total_k, Hk, D] out,
+    dk [total_k, Hk, D] out, dv [total_k, Hk, D] out (a "dk" / "dv" pass variant writes only that one),
     softmax_scale f32, softcap f32 (0 = off), window_left i32, window_right i32, num_ctas i32.
 
 Math per query block, all transposed so that P^T and dS^T are register A operands:
@@ -40,13 +40,17 @@ from jax_fa4.kernels._sm90 import (acc_as_a_layout, acc_mn, decode_block_tile, g
                                    make_mma_ss, zero_unused_rows)
 
 DTYPES = {"bf16": cutlass.BFloat16, "fp16": cutlass.Float16}
-HEAD_DIMS = (64, 96, 128)
+HEAD_DIMS = (64, 96, 128, 192, 256)
 MASKS = ("none", "causal", "local")
-VARIANTS = tuple((dt, d, mk) for dt in DTYPES for d in HEAD_DIMS for mk in MASKS)
-CI_VARIANTS = (("bf16", 128, "causal"),)
+# What one launch computes: both gradients where their two fp32 accumulators fit the registers (D <= 128);
+# for D >= 192 they do not (2 x 64 x D / 128 threads >= 192 registers each), so one launch makes dK and
+# another dV (dV's pass skips the dP^T GEMM and the dS math).
+PASSES = {64: ("dkdv",), 96: ("dkdv",), 128: ("dkdv",), 192: ("dk", "dv"), 256: ("dk", "dv")}
+VARIANTS = tuple((dt, d, mk, ps) for dt in DTYPES for d in HEAD_DIMS for mk in MASKS for ps in PASSES[d])
+CI_VARIANTS = (("bf16", 128, "causal", "dkdv"),)
 
 TILE_K = 128  # keys per tile (2 consumer warpgroups x 64)
-TILE_Q = 64   # queries per streamed block
+TILE_Q = {64: 64, 96: 64, 128: 64, 192: 32, 256: 32}  # queries per streamed block
 SMEM_BUDGET = 200 * 1024
 LOG2E = math.log2(math.e)
 NUM_THREADS = 384
@@ -56,19 +60,20 @@ CONSUMER_REGS = 240
 
 def tile_config(variant):
     """Tile shape and pipeline depths of a variant (the host's block_prefix must use the same TILE_K)."""
-    dtype_name, d, _ = variant
+    dtype_name, d = variant[:2]
     itemsize = DTYPES[dtype_name].width // 8
+    tile_q = TILE_Q[d]
     kv_bytes = 2 * TILE_K * d * itemsize       # K and V of the tile
-    stage_bytes = 4 * TILE_Q * d * itemsize    # Q, dO (K-major) and Q, dO again (MN-major)
+    stage_bytes = 4 * tile_q * d * itemsize    # Q, dO (K-major) and Q, dO again (MN-major)
     kv_stages = 2 if 2 * kv_bytes + 2 * stage_bytes <= SMEM_BUDGET else 1
     stages = max(1, min(3, (SMEM_BUDGET - kv_stages * kv_bytes) // stage_bytes))
-    return {"tile_k": TILE_K, "tile_q": TILE_Q, "kv_stages": kv_stages, "stages": stages,
+    return {"tile_k": TILE_K, "tile_q": tile_q, "kv_stages": kv_stages, "stages": stages,
             "smem_bytes": kv_stages * kv_bytes + stages * stage_bytes}
 
 
 def variant_name(variant):
-    dtype_name, d, mask = variant
-    return f"{dtype_name}_d{d}_{mask}"
+    dtype_name, d, mask, pass_ = variant
+    return f"{dtype_name}_d{d}_{mask}" + ("" if pass_ == "dkdv" else f"_{pass_}")
 
 
 def SIGNATURE(variant):
@@ -83,8 +88,10 @@ def SIGNATURE(variant):
 
 class BwdDkdvSm90:
     def __init__(self, variant):
-        dtype_name, d, mask = variant
+        dtype_name, d, mask, pass_ = variant
         cfg = tile_config(variant)
+        self.want_dk = pass_ in ("dkdv", "dk")
+        self.want_dv = pass_ in ("dkdv", "dv")
         self.dtype = DTYPES[dtype_name]
         self.hdim = d
         self.mask = mask
@@ -200,8 +207,10 @@ class BwdDkdvSm90:
             else:
                 worker = cute.arch.block_idx()[0] * 3 + warp_idx - 1
                 workers = cute.arch.grid_dim()[0] * 3
-                zero_unused_rows(mdK, cu_k, seq_k, worker, workers)
-                zero_unused_rows(mdV, cu_k, seq_k, worker, workers)
+                if const_expr(self.want_dk):
+                    zero_unused_rows(mdK, cu_k, seq_k, worker, workers)
+                if const_expr(self.want_dv):
+                    zero_unused_rows(mdV, cu_k, seq_k, worker, workers)
         else:
             cute.arch.setmaxregister_increase(CONSUMER_REGS)
             self.consumer(tiled_mma_s, tiled_mma_kv, smem_tensors, pipe_kv, pipe_q, mLSE2, mDsum, mdK, mdV, cu_q,
@@ -349,8 +358,10 @@ class BwdDkdvSm90:
             sq = seq_q[b]
             sk = seq_k[b]
             m_min, m_max = self.query_block_range(n_block, sq, sk, window_left, window_right)
-            acc_dK.fill(0.0)
-            acc_dV.fill(0.0)
+            if const_expr(self.want_dk):
+                acc_dK.fill(0.0)
+            if const_expr(self.want_dv):
+                acc_dV.fill(0.0)
             if m_max > m_min:
                 pipe_kv.consumer_wait(kv_state)
                 for hh in cutlass.range(qhead_per_kv, unroll=1):
@@ -358,7 +369,8 @@ class BwdDkdvSm90:
                     for m in cutlass.range(m_min, m_max, unroll=1):
                         pipe_q.consumer_wait(q_state)
                         gemm_ss(self.make_mma_s(), acc_S, tSrK, tSrQ, kv_state.index, q_state.index)
-                        gemm_ss(self.make_mma_s(), acc_dP, tSrV, tSrdO, kv_state.index, q_state.index)
+                        if const_expr(self.want_dk):
+                            gemm_ss(self.make_mma_s(), acc_dP, tSrV, tSrdO, kv_state.index, q_state.index)
                         for c in cutlass.range_constexpr(num_cols):
                             i = m * tq + tScS_mn[0, c][1]
                             col_lse2[c] = Float32.inf
@@ -369,10 +381,12 @@ class BwdDkdvSm90:
                         warpgroup.wait_group(0)
                         self.scores_to_p_ds(acc_S, acc_S_mn, acc_dP_mn, tScS_mn, col_lse2, col_dsum, n_block, m,
                                             sq, sk, window_left, window_right, softcap, tanh_in_scale, scale_log2)
-                        tP_as_acc.store(acc_S.load().to(self.dtype))
-                        tdS_as_acc.store(acc_dP.load().to(self.dtype))
-                        gemm_rs(self.make_mma_kv(), acc_dV, tP, tKVrdOt, q_state.index)
-                        gemm_rs(self.make_mma_kv(), acc_dK, tdS, tKVrQt, q_state.index)
+                        if const_expr(self.want_dv):
+                            tP_as_acc.store(acc_S.load().to(self.dtype))
+                            gemm_rs(self.make_mma_kv(), acc_dV, tP, tKVrdOt, q_state.index)
+                        if const_expr(self.want_dk):
+                            tdS_as_acc.store(acc_dP.load().to(self.dtype))
+                            gemm_rs(self.make_mma_kv(), acc_dK, tdS, tKVrQt, q_state.index)
                         warpgroup.wait_group(0)
                         pipe_q.consumer_release(q_state)
                         q_state.advance()
@@ -384,8 +398,10 @@ class BwdDkdvSm90:
                 if j < sk:
                     for c in cutlass.range_constexpr(cute.size(acc_dK_mn, mode=[1])):
                         col = tKVcKV_mn[0, c][1]
-                        mdK[off_k + j, head_kv, col] = (acc_dK_mn[r, c] * softmax_scale).to(mdK.element_type)
-                        mdV[off_k + j, head_kv, col] = acc_dV_mn[r, c].to(mdV.element_type)
+                        if const_expr(self.want_dk):
+                            mdK[off_k + j, head_kv, col] = (acc_dK_mn[r, c] * softmax_scale).to(mdK.element_type)
+                        if const_expr(self.want_dv):
+                            mdV[off_k + j, head_kv, col] = acc_dV_mn[r, c].to(mdV.element_type)
 
     @cute.jit
     def scores_to_p_ds(self, acc_S, acc_S_mn, acc_dP_mn, tScS_mn, col_lse2, col_dsum, n_block, m_block, sq, sk,
@@ -399,12 +415,13 @@ class BwdDkdvSm90:
             for c in cutlass.range_constexpr(cute.size(acc_S_mn, mode=[1])):
                 x = acc_S_mn[r, c]
                 p = cute.math.exp2(x * scale_log2 - col_lse2[c], fastmath=True)
-                ds = p * (acc_dP_mn[r, c] - col_dsum[c])
-                if softcap > Float32(0.0):
-                    tc = cute.arch.fmax(x, Float32(-1.0))  # masked entries hold -inf; tanh values lie in [-1, 1]
-                    ds = ds * (Float32(1.0) - tc * tc)
                 acc_S_mn[r, c] = p
-                acc_dP_mn[r, c] = ds
+                if const_expr(self.want_dk):
+                    ds = p * (acc_dP_mn[r, c] - col_dsum[c])
+                    if softcap > Float32(0.0):
+                        tc = cute.arch.fmax(x, Float32(-1.0))  # masked entries hold -inf; tanh lies in [-1, 1]
+                        ds = ds * (Float32(1.0) - tc * tc)
+                    acc_dP_mn[r, c] = ds
 
     @cute.jit
     def mask_transposed(self, acc_S_mn: cute.Tensor, tScS_mn: cute.Tensor, n_block: Int32, m_block: Int32,
@@ -444,7 +461,7 @@ def compile_variant(variant, arch):
     if variant not in VARIANTS:
         raise ValueError(f"unsupported bwd_dkdv_sm90 variant {variant!r}; supported: dtype in {tuple(DTYPES)}, "
                          f"head_dim in {HEAD_DIMS}, mask in {MASKS}")
-    dtype_name, d, _ = variant
+    dtype_name, d = variant[:2]
     dtype = DTYPES[dtype_name]
     total_q, total_k, heads, heads_kv, batch, batch1 = (cute.sym_int() for _ in range(6))
     i32, f32 = cutlass.Int32, cutlass.Float32

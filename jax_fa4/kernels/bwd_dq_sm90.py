@@ -45,14 +45,14 @@ from jax_fa4.kernels._sm90 import (acc_as_a_layout, acc_mn, decode_block_tile, g
                                    make_mma_rs, make_mma_ss, mask_scores, zero_unused_rows)
 
 DTYPES = {"bf16": cutlass.BFloat16, "fp16": cutlass.Float16}
-HEAD_DIMS = (64, 96, 128)
+HEAD_DIMS = (64, 96, 128, 192, 256)
 MASKS = ("none", "causal", "local")
 VARIANTS = tuple((dt, d, mk) for dt in DTYPES for d in HEAD_DIMS for mk in MASKS)
 CI_VARIANTS = (("bf16", 128, "causal"),)
 
 TILE_Q = 128  # query rows per tile (2 consumer warpgroups x 64)
-TILE_K = 64   # keys per streamed block
-SMEM_BUDGET = 200 * 1024
+TILE_K = {64: 64, 96: 64, 128: 64, 192: 32, 256: 32}  # keys per streamed block (smem: Q + dO take 128 KiB at D=256)
+SMEM_BUDGET = 226 * 1024  # of the 227 KiB a CTA may use; the rest holds the barriers
 MAX_STAGES = 3
 LOG2E = math.log2(math.e)
 NUM_THREADS = 384
@@ -65,9 +65,9 @@ def tile_config(variant):
     dtype_name, d, _ = variant
     itemsize = DTYPES[dtype_name].width // 8
     q_bytes = 2 * TILE_Q * d * itemsize               # Q and dO
-    stage_bytes = 3 * TILE_K * d * itemsize           # K, V (K-major) and K again (MN-major)
+    stage_bytes = 3 * TILE_K[d] * d * itemsize        # K, V (K-major) and K again (MN-major)
     stages = max(1, min(MAX_STAGES, (SMEM_BUDGET - q_bytes) // stage_bytes))
-    return {"tile_q": TILE_Q, "tile_k": TILE_K, "stages": stages, "smem_bytes": q_bytes + stages * stage_bytes}
+    return {"tile_q": TILE_Q, "tile_k": TILE_K[d], "stages": stages, "smem_bytes": q_bytes + stages * stage_bytes}
 
 
 def variant_name(variant):
