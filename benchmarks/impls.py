@@ -57,11 +57,12 @@ class Fa4:
 
     family = "jax_fa4"
 
-    def __init__(self, implementation, memory_budget=None, extra_kwargs=None, name=None):
+    def __init__(self, implementation, memory_budget=None, extra_kwargs=None, name=None, pack_gqa=None):
         self.implementation = implementation
         self.name = name or ("jax_fa4" if implementation == "kernel" else "reference-xla")
         self.memory_budget = memory_budget
         self.extra_kwargs = dict(extra_kwargs or {})
+        self.pack_gqa = pack_gqa  # None: the library's choice; True / False: metadata made with that packing
 
     def unavailable(self, wl, backward):
         if self.implementation == "xla" and self.memory_budget is not None:
@@ -81,7 +82,13 @@ class Fa4:
                       window_size=tuple(wl.window), implementation=self.implementation, **self.extra_kwargs)
 
         def attn(d, s):
-            return fn(*d, *s, **kwargs)
+            if self.pack_gqa is None:
+                return fn(*d, *s, **kwargs)
+            md = fa4.prepare_scheduler_metadata(
+                *s, max_seqlen_q=kwargs["max_seqlen_q"], max_seqlen_k=kwargs["max_seqlen_k"],
+                num_heads=wl.num_heads, num_kv_heads=wl.num_kv_heads, head_dim=wl.head_dim, causal=wl.causal,
+                window_size=tuple(wl.window), num_splits=1, dtype=d[0].dtype, pack_gqa=self.pack_gqa)
+            return fn(*d, *s, scheduler_metadata=md, **kwargs)
 
         ident = lambda x: x
         return Prepared((q, k, v), (cu_q, cu_k), attn, ident, ident, lambda g: tuple(g))
@@ -253,7 +260,7 @@ class Cudnn:
 
 def default_impls(memory_budget=None):
     """Every implementation the harness knows, in table order."""
-    return [Fa4("kernel"), Cudnn("padded"), Cudnn("packed"), Cudnn("split", split="padded", name="cudnn-split-padded"),
+    return [Fa4("kernel"), Fa4("kernel", name="jax_fa4-packed-gqa", pack_gqa=True), Cudnn("padded"), Cudnn("packed"), Cudnn("split", split="padded", name="cudnn-split-padded"),
             Cudnn("split", split="packed", name="cudnn-split-packed"), Fa4("xla", memory_budget=memory_budget)]
 
 

@@ -14,9 +14,10 @@ for bit. Choices the spec left open, fixed here:
   sm100: 128 x 128 for every head dim.
 * GQA packing (`default_pack_gqa`): only when H != Hk, and then when packing makes the query tile of the longest
   sequence markedly fuller: eff(rows) = rows / (ceil(rows / tile_m) * tile_m); pack iff
-  eff(max_seqlen_q) < 0.9 * eff(max_seqlen_q * H // Hk)  (decode-shaped calls pack, long prefill does not).
-  Applied only where a forward kernel packs (KERNELS_PACK_GQA); none does yet, so pack_gqa defaults to False and
-  default metadata is what the SM90 forward kernel runs with.
+  eff(max_seqlen_q) < 0.9 * eff(max_seqlen_q * H // Hk)  (decode-shaped calls pack, long prefill does not), and
+  only for H // Hk in `packable_qpk(tile_m)` (the kernels load a packed tile as 8-row chunks of one head each).
+  Packed tiles are head-major: row r of m-block m is query m * R + r % R of head r // R, R = tile_m // qpk (the
+  same query range per m-block as the spec's (m * tile_m + r) // qpk).
 * Masks: causal means window_right = 0 (window_left stays as given, -1 = unbounded).
 * Inputs with sequence lengths above max_seqlen_q / max_seqlen_k are undefined behaviour here (the m-block loop is
   bounded by max_seqlen_q); nothing faults, but the fields may differ from the kernel's.
@@ -36,7 +37,8 @@ DEFAULT_NUM_SMS = 132                  # H100 SXM
 DEFAULT_L2_BYTES = 50 * 1024 * 1024    # H100 SXM
 DEFAULT_MAX_SPLITS = 64
 # Whether the forward kernels pack GQA query heads into one tile (then pack_gqa defaults to default_pack_gqa's rule).
-KERNELS_PACK_GQA = False
+KERNELS_PACK_GQA = True
+PACK_CHUNK_ROWS = 8  # a packed tile is loaded in chunks of this many rows of one query head
 MIN_SPLIT_BLOCKS = 4
 # Elements of the [batch, m-block] work array materialised at once by the jnp path (bounds its memory).
 _M_CHUNK_ELEMENTS = 1 << 22
@@ -153,11 +155,16 @@ def _tile_efficiency(rows: int, tile_m: int) -> float:
     return rows / (-(-rows // tile_m) * tile_m) if rows > 0 else 1.0
 
 
+def packable_qpk(qpk: int, tile_m: int) -> bool:
+    """Whether a tile of tile_m rows can hold qpk query heads: tile_m // qpk rows each, a multiple of 8."""
+    return qpk > 1 and tile_m % (qpk * PACK_CHUNK_ROWS) == 0
+
+
 def default_pack_gqa(max_seqlen_q: int, num_heads: int, num_kv_heads: int, tile_m: int) -> bool:
     """Pack query heads of one KV head into a tile when that fills query tiles markedly better (decode shapes)."""
-    if num_heads == num_kv_heads:
-        return False
     qpk = num_heads // num_kv_heads
+    if not packable_qpk(qpk, tile_m):
+        return False
     return _tile_efficiency(max_seqlen_q, tile_m) < 0.9 * _tile_efficiency(max_seqlen_q * qpk, tile_m)
 
 

@@ -28,6 +28,7 @@ DTYPES = {"bf16": jnp.bfloat16, "fp16": jnp.float16}
 HEAD_DIMS = (64, 96, 128, 192, 256)
 MASKS = ("none", "causal", "local")
 CASES_PER_VARIANT = 10
+PACKED_CASES_PER_VARIANT = 4
 # Relative Frobenius error ceilings (inputs are rounded to the dtype first, so this is arithmetic error only).
 MAX_REL = {"bf16": 1e-2, "fp16": 2e-3}
 
@@ -36,15 +37,23 @@ _FNS = {}
 
 
 def _jitted(static):
+    """mode: "xla" (reference path), a scheduler mode, or "packed" (dynamic, metadata with GQA heads packed)."""
     if static not in _FNS:
         (max_q, max_k, causal, window, softcap, seqused, mode) = static
 
         def run(q, k, v, cu_q, cu_k, used_q, used_k):
+            lengths = dict(seqused_q=used_q if seqused else None, seqused_k=used_k if seqused else None)
+            md = None
+            if mode == "packed":
+                md = jax_fa4.prepare_scheduler_metadata(
+                    cu_q, cu_k, max_seqlen_q=max_q, max_seqlen_k=max_k, num_heads=q.shape[1],
+                    num_kv_heads=k.shape[1], head_dim=q.shape[2], causal=causal, window_size=window, num_splits=1,
+                    dtype=q.dtype, pack_gqa=True, **lengths)
             return jax_fa4.varlen_attention(
                 q, k, v, cu_q, cu_k, max_seqlen_q=max_q, max_seqlen_k=max_k, causal=causal, window_size=window,
-                softcap=softcap, seqused_q=used_q if seqused else None, seqused_k=used_k if seqused else None,
-                return_lse=True, implementation="xla" if mode == "xla" else "kernel",
-                scheduler_mode="dynamic" if mode == "xla" else mode)
+                softcap=softcap, return_lse=True, implementation="xla" if mode == "xla" else "kernel",
+                scheduler_mode=mode if mode in validation.SCHEDULER_MODES else "dynamic", scheduler_metadata=md,
+                **lengths)
 
         _FNS[static] = jax.jit(run)
     return _FNS[static]
@@ -111,6 +120,20 @@ def test_forward_matches_oracle(dtype_name, d, mask):
     failures = []
     for _ in range(CASES_PER_VARIANT):
         res = _case(rng, dtype_name, d, mask)
+        problems = _check(res, dtype_name)
+        if problems:
+            failures.append(res["desc"] + ": " + "; ".join(problems))
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype_name,d,mask", list(itertools.product(DTYPES, HEAD_DIMS, MASKS)))
+def test_forward_with_packed_gqa_heads_matches_oracle(dtype_name, d, mask):
+    """Same batches, with the query heads of each KV head packed into one tile (head ratios 1/2/4/8)."""
+    rng = np.random.default_rng([9, len(dtype_name), d, MASKS.index(mask)])
+    failures = []
+    for _ in range(PACKED_CASES_PER_VARIANT):
+        res = _case(rng, dtype_name, d, mask, mode="packed")
         problems = _check(res, dtype_name)
         if problems:
             failures.append(res["desc"] + ": " + "; ".join(problems))

@@ -35,10 +35,12 @@ def test_supports_names_what_the_kernel_cannot_run():
 
 
 def test_caller_metadata_with_other_tiles_is_refused():
-    need = metadata.make_config(num_heads=8, num_kv_heads=2, head_dim=128, causal=True, pack_gqa=False,
+    # Decode-shaped (max_seqlen_q 8, 4 query heads per KV head): the kernel packs GQA heads.
+    need = metadata.make_config(num_heads=8, num_kv_heads=2, head_dim=128, causal=True, max_seqlen_q=8,
                                 tile_m=128, tile_n=128, arch="sm90")
+    assert need.pack_gqa
     cu = jnp.asarray([0, 5, 9], jnp.int32)
-    for kw, name in ((dict(pack_gqa=True), "pack_gqa"), (dict(tile_n=64), "tile_n"), (dict(tile_m=64), "tile_m")):
+    for kw, name in ((dict(pack_gqa=False), "pack_gqa"), (dict(tile_n=64), "tile_n"), (dict(tile_m=64), "tile_m")):
         md = metadata.prepare_scheduler_metadata(cu, cu, max_seqlen_q=8, max_seqlen_k=8, num_heads=8,
                                                  num_kv_heads=2, head_dim=128, causal=True, implementation="xla",
                                                  arch="sm90", **kw)
@@ -60,11 +62,13 @@ def test_single_tile_grid_covers_every_tile(seed):
     total_q = int(cu[-1]) + int(rng.integers(0, 50))
     max_q = int(sq.max()) + int(rng.integers(0, 300))
     heads = int(rng.choice([1, 8, 32]))
+    pack = bool(rng.random() < 0.5)
     md = metadata.prepare_scheduler_metadata(jnp.asarray(cu), jnp.asarray(cu), max_seqlen_q=max(max_q, 1),
                                              max_seqlen_k=max(max_q, 1), num_heads=heads, num_kv_heads=1,
-                                             head_dim=128, num_splits=1, implementation="xla", arch="sm90")
+                                             head_dim=128, num_splits=1, pack_gqa=pack, implementation="xla",
+                                             arch="sm90")
     cfg = _config(batch=batch, total_q=total_q, num_heads=heads, num_kv_heads=1, max_seqlen_q=max(max_q, 1))
-    assert kernel_backend._max_tiles(cfg, 128) >= int(md.tile_prefix[-1])
+    assert kernel_backend._max_tiles(cfg, md.config) >= int(md.tile_prefix[-1])
 
 
 def test_fifo_order_keeps_the_tiles_in_packed_order():
@@ -116,3 +120,16 @@ def test_forward_call_gets_lengths_read_by_the_reference_rules(monkeypatch):
     np.testing.assert_array_equal(ops[6], [4, 2, 0])        # k lengths: seqused clipped to the slot
     np.testing.assert_array_equal(np.asarray(seen["prepare"][1]), ops[5])
     assert seen["attrs"]["scheduler_mode"] == 0 and seen["attrs"]["num_ctas"] >= int(ops[-1][-1])
+
+
+def test_gqa_packing_default_for_calls_without_metadata():
+    """Decode-shaped or mostly-short batches pack GQA heads; long sequences and unpackable ratios do not."""
+    def packs(**kw):
+        return kernel_backend.default_pack_gqa(_config(**kw), 128)
+
+    assert packs(num_heads=32, num_kv_heads=8, max_seqlen_q=1, batch=32, total_q=32)            # long decode
+    assert packs(num_heads=32, num_kv_heads=8, max_seqlen_q=4096, batch=128, total_q=16508)     # mixed serve
+    assert not packs(num_heads=32, num_kv_heads=8, max_seqlen_q=8192, batch=4, total_q=32768)   # dense
+    assert not packs(num_heads=32, num_kv_heads=8, max_seqlen_q=3428, batch=39, total_q=32768)  # packed train
+    assert not packs(num_heads=8, num_kv_heads=8, max_seqlen_q=1, batch=32, total_q=32)         # no GQA
+    assert not packs(num_heads=24, num_kv_heads=8, max_seqlen_q=1, batch=32, total_q=32)        # 3 per KV head

@@ -100,12 +100,12 @@ def zero_unused_rows(m: cute.Tensor, cu: cute.Tensor, used: cute.Tensor, worker:
 
 
 @cute.jit
-def key_block_range(mask: cutlass.Constexpr, tile_m: cutlass.Constexpr, tile_n: cutlass.Constexpr, m_block: Int32,
+def key_block_range(mask: cutlass.Constexpr, rows: Int32, tile_n: cutlass.Constexpr, m_block: Int32,
                     sq: Int32, sk: Int32, window_left: Int32, window_right: Int32):
-    """[n_min, n_max) of the key blocks any query row of m-block `m_block` may see (the spec's n-block range;
-    masks are bottom-right aligned, `mask` is "none", "causal" or "local")."""
-    i_min = m_block * tile_m
-    i_max = cutlass.min(sq - 1, (m_block + 1) * tile_m - 1)
+    """[n_min, n_max) of the key blocks any query row of m-block `m_block` (queries [m_block * rows, + rows)) may
+    see (the spec's n-block range; masks are bottom-right aligned, `mask` is "none", "causal" or "local")."""
+    i_min = m_block * rows
+    i_max = cutlass.min(sq - 1, (m_block + 1) * rows - 1)
     off = sk - sq
     lo = Int32(0)
     hi = sk - 1
@@ -124,12 +124,12 @@ def key_block_range(mask: cutlass.Constexpr, tile_m: cutlass.Constexpr, tile_n: 
 
 
 @cute.jit
-def mask_scores(mask: cutlass.Constexpr, tile_m: cutlass.Constexpr, tile_n: cutlass.Constexpr,
+def mask_scores(mask: cutlass.Constexpr, rows: Int32, tile_n: cutlass.Constexpr,
                 acc_S_mn: cute.Tensor, tScS_mn: cute.Tensor, n: Int32, row0: Int32, sq: Int32, sk: Int32,
                 window_left: Int32, window_right: Int32):
     """-inf on the scores of keys a query row may not see (keys >= seqlen_k, the causal diagonal, window edges),
-    for the [tile_m, tile_n] block of query rows from row0 and key block n; skipped for blocks inside every bound
-    (decided per block at run time)."""
+    for key block n and the tile whose row r is query row0 + r % rows (rows < tile height when GQA heads are packed
+    head-major into the tile); skipped for blocks inside every bound (decided per block at run time)."""
     off = sk - sq
     col0 = n * tile_n
     need = col0 + tile_n > sk
@@ -137,10 +137,10 @@ def mask_scores(mask: cutlass.Constexpr, tile_m: cutlass.Constexpr, tile_n: cutl
         need = need or (col0 + tile_n - 1 > row0 + off)
     if cutlass.const_expr(mask == "local"):
         need = need or (window_right >= 0 and col0 + tile_n - 1 > row0 + off + window_right)
-        need = need or (window_left >= 0 and col0 < row0 + tile_m - 1 + off - window_left)
+        need = need or (window_left >= 0 and col0 < row0 + rows - 1 + off - window_left)
     if need:
         for r in cutlass.range_constexpr(cute.size(acc_S_mn, mode=[0])):
-            i = row0 + tScS_mn[r, 0][0]
+            i = row0 + tScS_mn[r, 0][0] % rows
             lim_hi = sk - col0  # keys [lim_lo, lim_hi) of this row, relative to col0
             lim_lo = -col0
             if cutlass.const_expr(mask == "causal"):

@@ -15,10 +15,13 @@ Host-function arguments, in order (= SIGNATURE(variant); tensors compact row-maj
     one-CTA-per-tile scheduler of the ablation. 1 = dynamic: tiles pulled with atomicAdd on tile_counter), stream.
 H and Hk are runtime (q.shape[1], k.shape[1]); D = Dv and the dtype are compile-time (the variant).
 
-Metadata contract (MetadataConfig): tile_m = TILE_M, tile_n = tile_config(variant)["tile_n"], pack_gqa=False,
-head_dim = head_dim_v = D, causal / window as the variant. Splits: the decode is generic, but split-KV is not
-implemented: only split-0 tiles are computed (each over the whole key range), tiles with split > 0 are skipped, so
-max_splits must be 1 (otherwise the output is still right, just not split).
+Metadata contract (MetadataConfig): tile_m = TILE_M, tile_n = tile_config(variant)["tile_n"], head_dim =
+head_dim_v = D, causal / window as the variant, pack_gqa as the call's `pack_gqa` scalar (1 = off, else
+H // Hk, with TILE_M / pack_gqa a multiple of Q_CHUNK). Packed tiles are numbered by KV head and are head-major:
+row r of m-block m is query m * R + r % R of query head kv_head * pack_gqa + r // R, R = TILE_M / pack_gqa, so
+K/V of one KV head is read once for all its query heads (decode-shaped batches). Splits: the decode is generic,
+but split-KV is not implemented: only split-0 tiles are computed (each over the whole key range), tiles with
+split > 0 are skipped, so max_splits must be 1 (otherwise the output is still right, just not split).
 
 Output coverage: every row inside [cu_q[b], cu_q[b] + seqlen_q[b]) is written by its tile (rows >= seqlen_q[b] of a
 tile are never written, so sequences never clobber each other). Rows between cu_q[b] + seqlen_q[b] and cu_q[b+1],
@@ -81,6 +84,7 @@ TILE_N = {64: 128, 96: 128, 128: 128, 192: 96, 256: 80}
 SMEM_BUDGET = 200 * 1024  # bytes of Q + K/V stages; H100 allows 227 KiB per CTA
 MAX_STAGES = 3
 TILE_STAGES = 2  # mailbox slots for scheduled tiles
+Q_CHUNK = 8  # rows per TMA load of a GQA-packed Q tile (one 128-byte swizzle atom high)
 LOG2E = math.log2(math.e)
 _DEBUG = bool(int(__import__('os').environ.get('FWD_SM90_DEBUG', '0')))
 NUM_THREADS = 384
@@ -105,7 +109,7 @@ def tile_config(variant):
     # (bf16, D=128, same process): +5-8 % on causal dense / 16x2048 causal / packed-train (short tiles), but -6 % on
     # dense non-causal (long tiles gain nothing and lose L1), so masked variants get two where they fit.
     q_stages = 2 if mask != "none" and 2 * q_bytes + stages * stage_bytes <= SMEM_BUDGET else 1
-    return {"tile_m": TILE_M, "tile_n": tile_n, "stages": stages, "q_stages": q_stages, "pack_gqa": False,
+    return {"tile_m": TILE_M, "tile_n": tile_n, "stages": stages, "q_stages": q_stages, "pack_gqa": True,
             "smem_bytes": q_stages * q_bytes + stages * stage_bytes}
 
 
@@ -122,7 +126,7 @@ def SIGNATURE(variant):
         ("tile_prefix", "in"),
         ("o", "out"), ("lse", "out"), ("tile_counter", "scratch_zero"),
         ("softmax_scale", "f32"), ("softcap", "f32"), ("window_left", "i32"), ("window_right", "i32"),
-        ("num_ctas", "i32"), ("scheduler_mode", "i32"),
+        ("num_ctas", "i32"), ("scheduler_mode", "i32"), ("pack_gqa", "i32"),
     ]
 
 
@@ -148,7 +152,7 @@ class FwdSm90:
                  vbatch: cute.Tensor, heads_l2: cute.Tensor, tile_prefix: cute.Tensor, o: cute.Tensor,
                  lse: cute.Tensor, tile_counter: cute.Tensor, softmax_scale: Float32, softcap: Float32,
                  window_left: Int32, window_right: Int32, num_ctas: Int32, scheduler_mode: Int32,
-                 stream: cuda.CUstream):
+                 pack_gqa: Int32, stream: cuda.CUstream):
         tm, tn, d, dv = self.tile_m, self.tile_n, self.hdim, self.hdim_v
         # TMA views: Q/K as (seq, d, head) with d contiguous; V as (dv, seq, head) so that it is the N-major
         # B operand of O = P V.
@@ -174,6 +178,9 @@ class FwdSm90:
 
         g2s = cpasync.CopyBulkTensorTileG2SOp()
         tma_q, tma_mQ = cpasync.make_tiled_tma_atom(g2s, mQ, sQ_one, (tm, d))
+        # GQA-packed tiles load Q as Q_CHUNK-row chunks, each from one query head (see load_packed_q).
+        sQ_chunk = cute.composition(sQ_one, cute.make_layout((Q_CHUNK, d), stride=(1, tm)))
+        tma_q8, tma_mQ8 = cpasync.make_tiled_tma_atom(g2s, mQ, sQ_chunk, (Q_CHUNK, d))
         tma_k, tma_mK = cpasync.make_tiled_tma_atom(g2s, mK, sK_one, (tn, d))
         tma_v, tma_mV = cpasync.make_tiled_tma_atom(g2s, mVt, sV_one, (dv, tn))
 
@@ -190,9 +197,9 @@ class FwdSm90:
 
         self.shared_storage = SharedStorage
 
-        self.kernel(tma_q, tma_mQ, tma_k, tma_mK, tma_v, tma_mV, o, lse, cu_q, cu_k, seq_q, seq_k, num_m_blocks,
-                    num_splits, vbatch, heads_l2, tile_prefix, tile_counter, softmax_scale, softcap, window_left,
-                    window_right, scheduler_mode, tiled_mma_qk, tiled_mma_pv, sQ_layout, sK_layout,
+        self.kernel(tma_q, tma_mQ, tma_q8, tma_mQ8, tma_k, tma_mK, tma_v, tma_mV, o, lse, cu_q, cu_k, seq_q, seq_k,
+                    num_m_blocks, num_splits, vbatch, heads_l2, tile_prefix, tile_counter, softmax_scale, softcap,
+                    window_left, window_right, scheduler_mode, pack_gqa, tiled_mma_qk, tiled_mma_pv, sQ_layout, sK_layout,
                     sV_layout).launch(grid=[num_ctas, 1, 1], block=[NUM_THREADS, 1, 1], stream=stream,
                                       min_blocks_per_mp=1)
 
@@ -206,18 +213,20 @@ class FwdSm90:
 
     # ---------------------------------------------------------------------------------------------- device side
     @cute.kernel
-    def kernel(self, tma_q: cute.CopyAtom, mQ: cute.Tensor, tma_k: cute.CopyAtom, mK: cute.Tensor,
+    def kernel(self, tma_q: cute.CopyAtom, mQ: cute.Tensor, tma_q8: cute.CopyAtom, mQ8: cute.Tensor,
+               tma_k: cute.CopyAtom, mK: cute.Tensor,
                tma_v: cute.CopyAtom, mVt: cute.Tensor, mO: cute.Tensor, mLSE: cute.Tensor, cu_q: cute.Tensor,
                cu_k: cute.Tensor, seq_q: cute.Tensor, seq_k: cute.Tensor, num_m_blocks: cute.Tensor,
                num_splits: cute.Tensor, vbatch: cute.Tensor, heads_l2: cute.Tensor, tile_prefix: cute.Tensor,
                tile_counter: cute.Tensor, softmax_scale: Float32, softcap: Float32, window_left: Int32,
-               window_right: Int32, scheduler_mode: Int32, tiled_mma_qk: cute.TiledMma,
+               window_right: Int32, scheduler_mode: Int32, pack_gqa: Int32, tiled_mma_qk: cute.TiledMma,
                tiled_mma_pv: cute.TiledMma, sQ_layout: cute.ComposedLayout, sK_layout: cute.ComposedLayout,
                sV_layout: cute.ComposedLayout):
         tidx, _, _ = cute.arch.thread_idx()
         warp_idx = cute.arch.make_warp_uniform(cute.arch.warp_idx())
         if warp_idx == 0:
             cpasync.prefetch_descriptor(tma_q)
+            cpasync.prefetch_descriptor(tma_q8)
             cpasync.prefetch_descriptor(tma_k)
             cpasync.prefetch_descriptor(tma_v)
 
@@ -251,16 +260,17 @@ class FwdSm90:
         if warp_idx < 4:
             cute.arch.setmaxregister_decrease(PRODUCER_REGS)
             if warp_idx == 0:
-                self.producer(tma_q, mQ, tma_k, mK, tma_v, mVt, sQ, sK, sV, sTile, pipe_q, pipe_k, pipe_v,
-                              pipe_tile, cu_q, cu_k, seq_q, seq_k, num_m_blocks, num_splits, vbatch, heads_l2,
-                              tile_prefix, tile_counter, window_left, window_right, scheduler_mode)
+                self.producer(tma_q, mQ, tma_q8, mQ8, tma_k, mK, tma_v, mVt, sQ, sK, sV, sTile, pipe_q, pipe_k,
+                              pipe_v, pipe_tile, cu_q, cu_k, seq_q, seq_k, num_m_blocks, num_splits, vbatch,
+                              heads_l2, tile_prefix, tile_counter, window_left, window_right, scheduler_mode,
+                              pack_gqa)
             else:
                 self.fill_padding(mO, mLSE, cu_q, seq_q, warp_idx - 1)
         else:
             cute.arch.setmaxregister_increase(CONSUMER_REGS)
             self.consumer(tiled_mma_qk, tiled_mma_pv, sQ, sK, sV, sTile, pipe_q, pipe_k, pipe_v, pipe_tile, mO,
                           mLSE, cu_q, cu_k, seq_q, seq_k, softmax_scale, softcap, window_left, window_right,
-                          tidx - 128)
+                          pack_gqa, tidx - 128)
 
     # ------------------------------------------------------------------------------------------- shared logic
     @cute.jit
@@ -302,13 +312,14 @@ class FwdSm90:
 
     # ---------------------------------------------------------------------------------------------- producer
     @cute.jit
-    def producer(self, tma_q, mQ, tma_k, mK, tma_v, mVt, sQ, sK, sV, sTile, pipe_q, pipe_k, pipe_v, pipe_tile,
-                 cu_q, cu_k, seq_q, seq_k, num_m_blocks, num_splits, vbatch, heads_l2, tile_prefix, tile_counter,
-                 window_left, window_right, scheduler_mode):
+    def producer(self, tma_q, mQ, tma_q8, mQ8, tma_k, mK, tma_v, mVt, sQ, sK, sV, sTile, pipe_q, pipe_k, pipe_v,
+                 pipe_tile, cu_q, cu_k, seq_q, seq_k, num_m_blocks, num_splits, vbatch, heads_l2, tile_prefix,
+                 tile_counter, window_left, window_right, scheduler_mode, pack_gqa):
         lane = cute.arch.lane_idx()
         num_batch = seq_q.shape[0]
         total_tiles = tile_prefix[num_batch]
         qhead_per_kv = mQ.shape[2] // mK.shape[2]
+        rows = self.tile_m // pack_gqa  # query rows per head in a tile
         tile_state = pipeline.make_pipeline_state(pipeline.PipelineUserType.Producer, TILE_STAGES)
         q_state = pipeline.make_pipeline_state(pipeline.PipelineUserType.Producer, self.q_stages)
         k_state = pipeline.make_pipeline_state(pipeline.PipelineUserType.Producer, self.stages)
@@ -336,10 +347,10 @@ class FwdSm90:
                 off_k = cu_k[b]
                 sq = seq_q[b]
                 sk = seq_k[b]
-                n_min, n_max = key_block_range(self.mask, self.tile_m, self.tile_n, m_block, sq, sk, window_left,
-                                                   window_right)
+                n_min, n_max = key_block_range(self.mask, rows, self.tile_n, m_block, sq, sk, window_left,
+                                               window_right)
                 if n_max > n_min:
-                    head_kv = head // qhead_per_kv
+                    head_kv = head * pack_gqa // qhead_per_kv  # packed tiles are numbered by KV head
                     gQ = cute.local_tile(cute.domain_offset((off_q, 0, 0), mQ)[None, None, head],
                                          (self.tile_m, self.hdim), (m_block, 0))
                     gK = cute.local_tile(cute.domain_offset((off_k, 0, 0), mK)[None, None, head_kv],
@@ -359,8 +370,11 @@ class FwdSm90:
                               tma_bar_ptr=pipe_k.producer_get_barrier(k_state))
                     k_state.advance()
                     pipe_q.producer_acquire(q_state)
-                    cute.copy(tma_q, tQgQ, tQsQ[None, q_state.index],
-                              tma_bar_ptr=pipe_q.producer_get_barrier(q_state))
+                    if pack_gqa == 1:
+                        cute.copy(tma_q, tQgQ, tQsQ[None, q_state.index],
+                                  tma_bar_ptr=pipe_q.producer_get_barrier(q_state))
+                    else:
+                        self.load_packed_q(tma_q8, mQ8, sQ, q_state, pipe_q, off_q, head, m_block, pack_gqa, rows)
                     q_state.advance()
                     for i in cutlass.range(n_max - 1 - n_min, unroll=1):
                         n = n_max - 2 - i
@@ -382,6 +396,23 @@ class FwdSm90:
         if lane == 0:
             sTile[0, tile_state.index] = Int32(0)
         pipe_tile.producer_commit(tile_state)
+
+    @cute.jit
+    def load_packed_q(self, tma_q8, mQ8, sQ, q_state, pipe_q, off_q: Int32, head_kv: Int32, m_block: Int32,
+                      pack_gqa: Int32, rows: Int32):
+        """Q tile of a GQA-packed m-block: tile row r holds query m_block * rows + r % rows of query head
+        head_kv * pack_gqa + r // rows (head-major), loaded as TILE_M / Q_CHUNK chunks of Q_CHUNK rows (one TMA
+        each; rows is a multiple of Q_CHUNK, so a chunk never straddles two heads)."""
+        chunks = cute.zipped_divide(sQ[None, None, q_state.index], (Q_CHUNK, self.hdim))
+        bar = pipe_q.producer_get_barrier(q_state)
+        for c in cutlass.range_constexpr(self.tile_m // Q_CHUNK):
+            h = head_kv * pack_gqa + (c * Q_CHUNK) // rows
+            i0 = m_block * rows + (c * Q_CHUNK) % rows
+            gQ = cute.local_tile(cute.domain_offset((off_q, 0, 0), mQ8)[None, None, h], (Q_CHUNK, self.hdim),
+                                 (None, 0))
+            tQs, tQg = cpasync.tma_partition(tma_q8, 0, cute.make_layout(1),
+                                             chunks[None, (c, 0)], cute.group_modes(gQ, 0, 2))
+            cute.copy(tma_q8, tQg[None, i0 // Q_CHUNK], tQs, tma_bar_ptr=bar)
 
     # ----------------------------------------------------------------------------------------- padding rows
     @cute.jit
@@ -412,8 +443,9 @@ class FwdSm90:
     @cute.jit
     def consumer(self, tiled_mma_qk, tiled_mma_pv, sQ, sK, sV, sTile, pipe_q, pipe_k, pipe_v, pipe_tile, mO, mLSE,
                  cu_q, cu_k, seq_q, seq_k, softmax_scale: Float32, softcap: Float32, window_left: Int32,
-                 window_right: Int32, tidx: Int32):
+                 window_right: Int32, pack_gqa: Int32, tidx: Int32):
         tm, tn = self.tile_m, self.tile_n
+        rows = tm // pack_gqa  # query rows per head in a tile (tm unless GQA heads are packed)
         wg = cute.arch.make_warp_uniform(tidx // 128)
         wg_layout = cute.make_layout(tm // 64, stride=128)
         wg_qk = tiled_mma_qk.get_slice(wg_layout(wg))
@@ -469,9 +501,9 @@ class FwdSm90:
             off_q = cu_q[b]
             sq = seq_q[b]
             sk = seq_k[b]
-            n_min, n_max = key_block_range(self.mask, self.tile_m, self.tile_n, m_block, sq, sk, window_left,
-                                                   window_right)
-            row0 = m_block * tm
+            n_min, n_max = key_block_range(self.mask, rows, self.tile_n, m_block, sq, sk, window_left,
+                                           window_right)
+            row0 = m_block * rows
             for r in cutlass.range_constexpr(num_rows):
                 row_max[r] = -Float32.inf
                 row_sum[r] = Float32(0.0)
@@ -490,7 +522,7 @@ class FwdSm90:
                         pipe_k.consumer_release(k_state)
                         k_state.advance()
                         self.score_block(acc_S, acc_S_mn, tScS_mn, row_max, row_sum, row_corr, n, row0, sq, sk,
-                                         window_left, window_right, softcap, tanh_in_scale, scale_log2)
+                                         window_left, window_right, softcap, tanh_in_scale, scale_log2, rows)
                         self.rescale_o(acc_O_mn, row_corr)
                         tOrP_as_acc.store(acc_S.load().to(self.dtype))
                         pipe_v.consumer_wait(v_state)
@@ -508,7 +540,7 @@ class FwdSm90:
                     pipe_k.consumer_release(k_state)
                     k_state.advance()
                     self.score_block(acc_S, acc_S_mn, tScS_mn, row_max, row_sum, row_corr, n_max - 1, row0, sq,
-                                     sk, window_left, window_right, softcap, tanh_in_scale, scale_log2)
+                                     sk, window_left, window_right, softcap, tanh_in_scale, scale_log2, rows)
                     tOrP_as_acc.store(acc_S.load().to(self.dtype))
                     for i in cutlass.range(n_max - 1 - n_min, unroll=1):
                         n = n_max - 2 - i
@@ -522,7 +554,7 @@ class FwdSm90:
                         pipe_k.consumer_release(k_state)
                         k_state.advance()
                         self.score_block(acc_S, acc_S_mn, tScS_mn, row_max, row_sum, row_corr, n, row0, sq, sk,
-                                         window_left, window_right, softcap, tanh_in_scale, scale_log2)
+                                         window_left, window_right, softcap, tanh_in_scale, scale_log2, rows)
                         warpgroup.wait_group(0)
                         pipe_v.consumer_release(v_state)
                         v_state.advance()
@@ -537,7 +569,8 @@ class FwdSm90:
                     v_state.advance()
                 q_state.advance()
 
-            self.epilogue(acc_O_mn, tOcO_mn, row_max, row_sum, mO, mLSE, off_q, row0, sq, head, logit_scale)
+            self.epilogue(acc_O_mn, tOcO_mn, row_max, row_sum, mO, mLSE, off_q, row0, sq, head, logit_scale, pack_gqa,
+                          rows)
 
             pipe_tile.consumer_wait(tile_state)
             valid = sTile[0, tile_state.index]
@@ -571,7 +604,7 @@ class FwdSm90:
     def score_block(self, acc_S: cute.Tensor, acc_S_mn: cute.Tensor, tScS_mn: cute.Tensor, row_max: cute.Tensor,
                     row_sum: cute.Tensor, row_corr: cute.Tensor, n: Int32, row0: Int32, sq: Int32, sk: Int32,
                     window_left: Int32, window_right: Int32, softcap: Float32, tanh_in_scale: Float32,
-                    scale_log2: Float32):
+                    scale_log2: Float32, rows: Int32):
         """Scores of block n -> unnormalised probabilities in acc_S: softcap, mask, online softmax.
         Online softmax: new row max (4 threads share a row), P = exp2(S * c - max * c) (one FFMA + EX2),
         row_corr = exp2((old max - new max) * c) applied to the running row sum here and to O by rescale_o.
@@ -579,8 +612,7 @@ class FwdSm90:
         if softcap > Float32(0.0):
             for e in cutlass.range_constexpr(cute.size(acc_S)):
                 acc_S[e] = cute.math.tanh(acc_S[e] * tanh_in_scale)
-        mask_scores(self.mask, self.tile_m, self.tile_n, acc_S_mn, tScS_mn, n, row0, sq, sk, window_left,
-                    window_right)
+        mask_scores(self.mask, rows, self.tile_n, acc_S_mn, tScS_mn, n, row0, sq, sk, window_left, window_right)
         for r in cutlass.range_constexpr(cute.size(acc_S_mn, mode=[0])):
             mx = acc_S_mn[r, 0]
             for c in cutlass.range_constexpr(1, cute.size(acc_S_mn, mode=[1])):
@@ -610,7 +642,7 @@ class FwdSm90:
     @cute.jit
     def epilogue(self, acc_O_mn: cute.Tensor, tOcO_mn: cute.Tensor, row_max: cute.Tensor, row_sum: cute.Tensor,
                  mO: cute.Tensor, mLSE: cute.Tensor, off_q: Int32, row0: Int32, sq: Int32, head: Int32,
-                 logit_scale: Float32):
+                 logit_scale: Float32, pack_gqa: Int32, rows: Int32):
         """O / row_sum and LSE = max * c + ln(sum) for rows < seqlen_q; empty rows -> 0 and -inf."""
         for r in cutlass.range_constexpr(cute.size(acc_O_mn, mode=[0])):
             total = row_sum[r]
@@ -621,13 +653,14 @@ class FwdSm90:
             if total > Float32(0.0):
                 inv = Float32(1.0) / total
                 lse_val = row_max[r] * logit_scale + cute.math.log(total)
-            i = row0 + tOcO_mn[r, 0][0]
+            i = row0 + tOcO_mn[r, 0][0] % rows
+            h = head * pack_gqa + tOcO_mn[r, 0][0] // rows
             if i < sq:
                 tok = off_q + i
                 for c in cutlass.range_constexpr(cute.size(acc_O_mn, mode=[1])):
-                    mO[tok, head, tOcO_mn[0, c][1]] = (acc_O_mn[r, c] * inv).to(mO.element_type)
+                    mO[tok, h, tOcO_mn[0, c][1]] = (acc_O_mn[r, c] * inv).to(mO.element_type)
                 if tOcO_mn[r, 0][1] == 0:
-                    mLSE[head, tok] = lse_val
+                    mLSE[h, tok] = lse_val
 
 
 def compile_variant(variant, arch):
@@ -648,7 +681,7 @@ def compile_variant(variant, arch):
         row_major(dtype, (total_q, heads, d), 16),
         row_major(f32, (heads, total_q), 4),
         row_major(i32, (1,), 4),
-        f32(1.0), f32(0.0), i32(-1), i32(-1), i32(1), i32(1),
+        f32(1.0), f32(0.0), i32(-1), i32(-1), i32(1), i32(1), i32(1),
         make_fake_stream(),
     )
     return cute.compile(FwdSm90(variant), *args, options=f"--gpu-arch {arch}")
