@@ -157,16 +157,31 @@ def default_pack_gqa(config, tile_m):
     return metadata.packable_qpk(qpk, tile_m) and config.total_q < 2 * tile_m * config.batch
 
 
+# fp32 partial outputs of split-KV may take up to this much memory per call (they are [splits, total_q, H, Dv]).
+SPLIT_PARTIAL_BYTES = 64 << 20
+
+
+def split_capacity(config):
+    """How many KV splits per sequence the partial buffers of this call can hold: 0 when split-KV is off (the
+    caller asked for num_splits=1, or even two splits of every query row exceed SPLIT_PARTIAL_BYTES), else at most
+    the caller's num_splits (0 = metadata.DEFAULT_MAX_SPLITS). Sized statically from total_q, so decode-shaped
+    calls (few query rows) split and large prefill / training calls never allocate partials."""
+    per_split = config.total_q * config.num_heads * (config.head_dim_v + 1) * 4
+    cap = min(metadata.DEFAULT_MAX_SPLITS if config.num_splits == 0 else config.num_splits,
+              SPLIT_PARTIAL_BYTES // max(per_split, 1))
+    return cap if cap >= 2 else 0
+
+
 def fwd_metadata_config(config, entry=None, pack_gqa=None):
-    """The MetadataConfig the forward kernel needs for `config`: its variant's tile shape, and GQA packing as
-    given, else by `default_pack_gqa`."""
+    """The MetadataConfig the forward kernel needs for `config`: its variant's tile shape, GQA packing as given
+    (else by `default_pack_gqa`), and at most `split_capacity` KV splits."""
     tiles = (entry or _fwd_variant(config)[1])["config"]
     if pack_gqa is None:
         pack_gqa = default_pack_gqa(config, tiles["tile_m"])
     return metadata.make_config(
         num_heads=config.num_heads, num_kv_heads=config.num_kv_heads, head_dim=config.head_dim,
         head_dim_v=config.head_dim_v, causal=config.causal, window_size=(config.window_left, config.window_right),
-        num_splits=1, dtype=config.dtype, pack_gqa=pack_gqa, tile_m=tiles["tile_m"], tile_n=tiles["tile_n"],
+        num_splits=max(1, split_capacity(config)), dtype=config.dtype, pack_gqa=pack_gqa, tile_m=tiles["tile_m"], tile_n=tiles["tile_n"],
         arch=arch())
 
 
@@ -205,6 +220,10 @@ def varlen_forward(q, k, v, cu_seqlens_q, cu_seqlens_k, seqused_q, seqused_k, *,
     clipped running maximum, seqused clipped to the slot, lengths cut to max_seqlen), so out-of-contract lengths
     give the reference's result instead of out-of-bounds accesses. Metadata made by the caller must come from the
     same lengths; without it, the prepare kernel makes it here.
+
+    Split-KV: sequences the metadata splits (at most `split_capacity(config)` ways; more in caller metadata are
+    merged into that many) write fp32 partials that the combine kernel merges by LSE; unsplit sequences are
+    written directly and the combine kernel skips them.
     """
     target, entry = _fwd_variant(config)
     pack = None if scheduler_metadata is None else scheduler_metadata.config.pack_gqa
@@ -229,16 +248,22 @@ def varlen_forward(q, k, v, cu_seqlens_q, cu_seqlens_k, seqused_q, seqused_k, *,
     sms = device_info.sm_count() or metadata.DEFAULT_NUM_SMS
     num_ctas = _max_tiles(config, need) if scheduler_mode == "single-tile" else sms
     dynamic = scheduler_mode in ("dynamic", "dynamic-fifo")
+    splits = split_capacity(config)
     results = (jax.ShapeDtypeStruct((config.total_q, config.num_heads, config.head_dim_v), q.dtype),
                jax.ShapeDtypeStruct((config.num_heads, config.total_q), jnp.float32),
+               jax.ShapeDtypeStruct((splits, config.total_q, config.num_heads, config.head_dim_v), jnp.float32),
+               jax.ShapeDtypeStruct((splits, config.num_heads, config.total_q), jnp.float32),
                jax.ShapeDtypeStruct((1,), jnp.int32))
     call = jax.ffi.ffi_call(target, results, vmap_method="sequential")
-    out, lse, _counter = call(
+    out, lse, o_partial, lse_partial, _counter = call(
         q, k, v, cu_q, cu_k, len_q, len_k, md.num_m_blocks, md.num_splits, vbatch, md.num_heads_in_l2, prefix,
         softmax_scale=np.float32(config.softmax_scale), softcap=np.float32(config.softcap),
         window_left=np.int32(config.window_left), window_right=np.int32(config.window_right),
         num_ctas=np.int32(num_ctas), scheduler_mode=np.int32(1 if dynamic else 0),
         pack_gqa=np.int32(need.qpk))
+    if splits:
+        # The kernel ran each sequence in min(num_splits[b], splits) pieces; the combine kernel merges them.
+        out, lse = combine(o_partial, lse_partial, cu_q, len_q, jnp.minimum(md.num_splits, splits), out, lse)
     return out, lse
 
 

@@ -10,6 +10,7 @@ import os
 
 os.environ["JAX_FA4_POISON_OUTPUTS"] = "1"  # read by the handlers on every call
 
+import dataclasses
 import itertools
 
 import numpy as np
@@ -22,7 +23,7 @@ import jax_fa4
 from jax_fa4 import kernel_backend, validation
 
 from oracle import attention as oracle_attention, rel_err
-from ragged_cases import cu_seqlens as _cu, draw_lengths as _batch, draw_window as _window
+from ragged_cases import cu_seqlens, draw_lengths as _batch, draw_window
 
 DTYPES = {"bf16": jnp.bfloat16, "fp16": jnp.float16}
 HEAD_DIMS = (64, 96, 128, 192, 256)
@@ -62,7 +63,7 @@ def _jitted(static):
 def _case(rng, dtype_name, d, mask, mode="dynamic"):
     dtype = DTYPES[dtype_name]
     sq, sk = _batch(rng, mask)
-    causal, window = _window(rng, mask)
+    causal, window = draw_window(rng, mask)
     softcap = float(rng.choice([0.0, 0.0, 15.0]))
     hk = int(rng.choice([1, 2]))
     ratio = int(rng.choice([1, 2, 4, 8]))
@@ -70,7 +71,7 @@ def _case(rng, dtype_name, d, mask, mode="dynamic"):
     seqused = bool(rng.random() < 0.3)
     pad_q = rng.integers(0, 3, len(sq)) if seqused else None
     pad_k = rng.integers(0, 3, len(sk)) if seqused else None
-    cu_q, cu_k = _cu(sq, pad_q), _cu(sk, pad_k)
+    cu_q, cu_k = cu_seqlens(sq, pad_q), cu_seqlens(sk, pad_k)
     # Row counts rounded up to a bucket (fewer compilations); the rows past cu[-1] belong to no sequence.
     total_q = -(-(int(cu_q[-1]) + 1) // 1024) * 1024
     total_k = -(-(int(cu_k[-1]) + 1) // 1024) * 1024
@@ -140,6 +141,55 @@ def test_forward_with_packed_gqa_heads_matches_oracle(dtype_name, d, mask):
     assert not failures, "\n".join(failures)
 
 
+def _forced_splits(md, splits):
+    """The metadata with every sequence split exactly `splits` ways (tile counts and prefix to match)."""
+    num_splits = jnp.full_like(md.num_splits, splits)
+    tiles = md.num_m_blocks * md.config.heads_eff * num_splits
+    prefix = jnp.concatenate([jnp.zeros((1,), jnp.int32),
+                              jnp.cumsum(tiles[md.virtual_batch_idx], dtype=jnp.int32)])
+    return dataclasses.replace(md, num_splits=num_splits, tile_prefix=prefix)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("splits", [1, 2, 3, 7, 16, 64])
+def test_forced_split_counts_match_oracle(splits):
+    """Split-KV with every sequence forced into `splits` pieces (more pieces than key blocks included: empty
+    splits), decode-shaped and short sequences, packed and unpacked GQA; the combine kernel merges the partials."""
+    rng = np.random.default_rng(300 + splits)
+    failures = []
+    for case in range(6):
+        dtype_name, d, mask = ("bf16", "fp16")[case % 2], (64, 128, 256)[case % 3], MASKS[case % 3]
+        batch = int(rng.integers(1, 9))
+        sq = rng.integers(1, 9, batch).astype(np.int32)
+        sk = rng.integers(0, 3000, batch).astype(np.int32)
+        sq[rng.random(batch) < 0.2] = 0
+        sk[rng.random(batch) < 0.2] = int(rng.integers(1, 40))  # shorter than one key block
+        causal, window = draw_window(rng, mask)
+        hk = int(rng.choice([1, 2]))
+        h = hk * int(rng.choice([1, 4]))
+        pack = bool(case % 2)
+        cu_q, cu_k = cu_seqlens(sq), cu_seqlens(sk)
+        total_q, total_k = 128, -(-(int(cu_k[-1]) + 1) // 1024) * 1024
+        dtype = DTYPES[dtype_name]
+        q, k, v = (jnp.asarray(rng.standard_normal(shape).astype(np.float32), dtype)
+                   for shape in ((total_q, h, d), (total_k, hk, d), (total_k, hk, d)))
+        kw = dict(max_seqlen_q=8, max_seqlen_k=3000, causal=causal, window_size=window)
+        md = jax_fa4.prepare_scheduler_metadata(jnp.asarray(cu_q), jnp.asarray(cu_k), num_heads=h, num_kv_heads=hk,
+                                                head_dim=d, num_splits=splits, dtype=dtype, pack_gqa=pack, **kw)
+        md = _forced_splits(md, splits)
+        out, lse = jax.jit(lambda q, k, v, md: jax_fa4.varlen_attention(
+            q, k, v, jnp.asarray(cu_q), jnp.asarray(cu_k), num_splits=splits, scheduler_metadata=md,
+            return_lse=True, implementation="kernel", **kw))(q, k, v, md)
+        want = oracle_attention(np.asarray(q.astype(jnp.float32)), np.asarray(k.astype(jnp.float32)),
+                                np.asarray(v.astype(jnp.float32)), cu_q, cu_k, causal=causal, window=window)
+        res = dict(out=np.asarray(out.astype(jnp.float32)), lse=np.asarray(lse), want=want, ref_err=1.0)
+        problems = _check(res, dtype_name)
+        if problems:
+            failures.append(f"{dtype_name} d={d} {mask} H={h} Hk={hk} pack={pack} sq={sq.tolist()} "
+                            f"sk={sk.tolist()} window={window}: " + "; ".join(problems))
+    assert not failures, "\n".join(failures)
+
+
 @pytest.mark.gpu
 def test_poisoning_reaches_the_handlers():
     """The coverage claim above rests on the poison: the prepare kernel's workspace output, which the kernel writes
@@ -177,7 +227,7 @@ def test_caller_metadata_and_grad():
     """Metadata made once by the caller is used as is; jax.grad through the kernel path equals the reference's."""
     rng = np.random.default_rng(11)
     sq = np.array([300, 0, 1, 129, 1000], np.int32)
-    cu = jnp.asarray(_cu(sq))
+    cu = jnp.asarray(cu_seqlens(sq))
     q = jnp.asarray(rng.standard_normal((int(sq.sum()), 8, 128)), jnp.bfloat16)
     k = jnp.asarray(rng.standard_normal((int(sq.sum()), 2, 128)), jnp.bfloat16)
     v = jnp.asarray(rng.standard_normal((int(sq.sum()), 2, 128)), jnp.bfloat16)

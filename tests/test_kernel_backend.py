@@ -111,7 +111,8 @@ def test_forward_call_gets_lengths_read_by_the_reference_rules(monkeypatch):
     cu_q = jnp.asarray([0, 5, 3, 12], jnp.int32)       # decreases, then runs past the 10 rows
     cu_k = jnp.asarray([0, 4, 9, 9], jnp.int32)
     used_k = jnp.asarray([7, 2, 0], jnp.int32)          # 7 > its slot of 4
-    cfg = validation.check_varlen(q, k, k, cu_q, cu_k, max_seqlen_q=6, max_seqlen_k=6, seqused_k=used_k)
+    cfg = validation.check_varlen(q, k, k, cu_q, cu_k, max_seqlen_q=6, max_seqlen_k=6, seqused_k=used_k,
+                                  num_splits=1)
     kernel_backend.varlen_forward(q, k, k, cu_q, cu_k, None, used_k, config=cfg, scheduler_mode="single-tile")
     ops = [np.asarray(x) for x in seen["operands"]]
     np.testing.assert_array_equal(ops[3], [0, 5, 5, 10])    # cu_q as read
@@ -133,3 +134,18 @@ def test_gqa_packing_default_for_calls_without_metadata():
     assert not packs(num_heads=32, num_kv_heads=8, max_seqlen_q=3428, batch=39, total_q=32768)  # packed train
     assert not packs(num_heads=8, num_kv_heads=8, max_seqlen_q=1, batch=32, total_q=32)         # no GQA
     assert not packs(num_heads=24, num_kv_heads=8, max_seqlen_q=1, batch=32, total_q=32)        # 3 per KV head
+
+
+def test_split_capacity_bounds_the_partial_buffers():
+    """Split-KV partials [splits, total_q, H, Dv] f32 stay under SPLIT_PARTIAL_BYTES; num_splits caps them; calls
+    too big for two splits do not split at all."""
+    decode = _config(batch=32, total_q=32, num_heads=32, num_kv_heads=8, max_seqlen_q=1)
+    assert kernel_backend.split_capacity(decode) == metadata.DEFAULT_MAX_SPLITS
+    assert kernel_backend.split_capacity(_config(batch=32, total_q=32, num_splits=5)) == 5
+    assert kernel_backend.split_capacity(_config(batch=32, total_q=32, num_splits=1)) == 0
+    train = _config(batch=39, total_q=32768, num_heads=32, num_kv_heads=8)
+    assert kernel_backend.split_capacity(train) == 0
+    for total_q in (1, 100, 1000, 5000, 20000):
+        cfg = _config(total_q=total_q, num_heads=32, num_kv_heads=8)
+        cap = kernel_backend.split_capacity(cfg)
+        assert cap == 0 or cap * total_q * 32 * 129 * 4 <= kernel_backend.SPLIT_PARTIAL_BYTES

@@ -84,6 +84,7 @@ TILE_N = {64: 128, 96: 128, 128: 128, 192: 96, 256: 80}
 SMEM_BUDGET = 200 * 1024  # bytes of Q + K/V stages; H100 allows 227 KiB per CTA
 MAX_STAGES = 3
 TILE_STAGES = 2  # mailbox slots for scheduled tiles
+TILE_INFO = 6  # mailbox fields: valid, sequence, head, m-block, split, splits of the sequence
 Q_CHUNK = 8  # rows per TMA load of a GQA-packed Q tile (one 128-byte swizzle atom high)
 LOG2E = math.log2(math.e)
 _DEBUG = bool(int(__import__('os').environ.get('FWD_SM90_DEBUG', '0')))
@@ -124,7 +125,7 @@ def SIGNATURE(variant):
         ("cu_q", "in"), ("cu_k", "in"), ("seq_q", "in"), ("seq_k", "in"),
         ("num_m_blocks", "in"), ("num_splits", "in"), ("vbatch", "in"), ("heads_l2", "in"),
         ("tile_prefix", "in"),
-        ("o", "out"), ("lse", "out"), ("tile_counter", "scratch_zero"),
+        ("o", "out"), ("lse", "out"), ("o_partial", "out"), ("lse_partial", "out"), ("tile_counter", "scratch_zero"),
         ("softmax_scale", "f32"), ("softcap", "f32"), ("window_left", "i32"), ("window_right", "i32"),
         ("num_ctas", "i32"), ("scheduler_mode", "i32"), ("pack_gqa", "i32"),
     ]
@@ -150,7 +151,7 @@ class FwdSm90:
     def __call__(self, q: cute.Tensor, k: cute.Tensor, v: cute.Tensor, cu_q: cute.Tensor, cu_k: cute.Tensor,
                  seq_q: cute.Tensor, seq_k: cute.Tensor, num_m_blocks: cute.Tensor, num_splits: cute.Tensor,
                  vbatch: cute.Tensor, heads_l2: cute.Tensor, tile_prefix: cute.Tensor, o: cute.Tensor,
-                 lse: cute.Tensor, tile_counter: cute.Tensor, softmax_scale: Float32, softcap: Float32,
+                 lse: cute.Tensor, o_partial: cute.Tensor, lse_partial: cute.Tensor, tile_counter: cute.Tensor, softmax_scale: Float32, softcap: Float32,
                  window_left: Int32, window_right: Int32, num_ctas: Int32, scheduler_mode: Int32,
                  pack_gqa: Int32, stream: cuda.CUstream):
         tm, tn, d, dv = self.tile_m, self.tile_n, self.hdim, self.hdim_v
@@ -190,14 +191,14 @@ class FwdSm90:
             mbar_k: cute.struct.MemRange[cutlass.Int64, 2 * self.stages]
             mbar_v: cute.struct.MemRange[cutlass.Int64, 2 * self.stages]
             mbar_tile: cute.struct.MemRange[cutlass.Int64, 2 * TILE_STAGES]
-            tile_info: cute.struct.MemRange[Int32, 4 * TILE_STAGES]
+            tile_info: cute.struct.MemRange[Int32, TILE_INFO * TILE_STAGES]
             sQ: cute.struct.Align[cute.struct.MemRange[self.dtype, cute.cosize(sQ_layout)], 1024]
             sK: cute.struct.Align[cute.struct.MemRange[self.dtype, cute.cosize(sK_layout)], 1024]
             sV: cute.struct.Align[cute.struct.MemRange[self.dtype, cute.cosize(sV_layout)], 1024]
 
         self.shared_storage = SharedStorage
 
-        self.kernel(tma_q, tma_mQ, tma_q8, tma_mQ8, tma_k, tma_mK, tma_v, tma_mV, o, lse, cu_q, cu_k, seq_q, seq_k,
+        self.kernel(tma_q, tma_mQ, tma_q8, tma_mQ8, tma_k, tma_mK, tma_v, tma_mV, o, lse, o_partial, lse_partial, cu_q, cu_k, seq_q, seq_k,
                     num_m_blocks, num_splits, vbatch, heads_l2, tile_prefix, tile_counter, softmax_scale, softcap,
                     window_left, window_right, scheduler_mode, pack_gqa, tiled_mma_qk, tiled_mma_pv, sQ_layout, sK_layout,
                     sV_layout).launch(grid=[num_ctas, 1, 1], block=[NUM_THREADS, 1, 1], stream=stream,
@@ -215,7 +216,8 @@ class FwdSm90:
     @cute.kernel
     def kernel(self, tma_q: cute.CopyAtom, mQ: cute.Tensor, tma_q8: cute.CopyAtom, mQ8: cute.Tensor,
                tma_k: cute.CopyAtom, mK: cute.Tensor,
-               tma_v: cute.CopyAtom, mVt: cute.Tensor, mO: cute.Tensor, mLSE: cute.Tensor, cu_q: cute.Tensor,
+               tma_v: cute.CopyAtom, mVt: cute.Tensor, mO: cute.Tensor, mLSE: cute.Tensor, mOp: cute.Tensor,
+               mLSEp: cute.Tensor, cu_q: cute.Tensor,
                cu_k: cute.Tensor, seq_q: cute.Tensor, seq_k: cute.Tensor, num_m_blocks: cute.Tensor,
                num_splits: cute.Tensor, vbatch: cute.Tensor, heads_l2: cute.Tensor, tile_prefix: cute.Tensor,
                tile_counter: cute.Tensor, softmax_scale: Float32, softcap: Float32, window_left: Int32,
@@ -255,7 +257,8 @@ class FwdSm90:
         sQ = storage.sQ.get_tensor(sQ_layout.outer, swizzle=sQ_layout.inner)
         sK = storage.sK.get_tensor(sK_layout.outer, swizzle=sK_layout.inner)
         sV = storage.sV.get_tensor(sV_layout.outer, swizzle=sV_layout.inner)
-        sTile = storage.tile_info.get_tensor(cute.make_layout((4, TILE_STAGES)))
+        sTile = storage.tile_info.get_tensor(cute.make_layout((TILE_INFO, TILE_STAGES)))
+        split_cap = cutlass.max(mOp.shape[0], 1)  # splits the partial buffers hold (1: no split-KV)
 
         if warp_idx < 4:
             cute.arch.setmaxregister_decrease(PRODUCER_REGS)
@@ -263,13 +266,13 @@ class FwdSm90:
                 self.producer(tma_q, mQ, tma_q8, mQ8, tma_k, mK, tma_v, mVt, sQ, sK, sV, sTile, pipe_q, pipe_k,
                               pipe_v, pipe_tile, cu_q, cu_k, seq_q, seq_k, num_m_blocks, num_splits, vbatch,
                               heads_l2, tile_prefix, tile_counter, window_left, window_right, scheduler_mode,
-                              pack_gqa)
+                              pack_gqa, split_cap)
             else:
                 self.fill_padding(mO, mLSE, cu_q, seq_q, warp_idx - 1)
         else:
             cute.arch.setmaxregister_increase(CONSUMER_REGS)
             self.consumer(tiled_mma_qk, tiled_mma_pv, sQ, sK, sV, sTile, pipe_q, pipe_k, pipe_v, pipe_tile, mO,
-                          mLSE, cu_q, cu_k, seq_q, seq_k, softmax_scale, softcap, window_left, window_right,
+                          mLSE, mOp, mLSEp, cu_q, cu_k, seq_q, seq_k, softmax_scale, softcap, window_left, window_right,
                           pack_gqa, tidx - 128)
 
     # ------------------------------------------------------------------------------------------- shared logic
@@ -300,6 +303,14 @@ class FwdSm90:
         return b, head, m_block, split
 
     @cute.jit
+    def split_range(self, n_min: Int32, n_max: Int32, split: Int32, n_split: Int32):
+        """Key blocks of split `split` of `n_split`: consecutive, equal shares of [n_min, n_max) (the last ones may
+        be short or empty)."""
+        per = (n_max - n_min + n_split - 1) // n_split
+        lo = cutlass.min(n_max, n_min + split * per)
+        return lo, cutlass.min(n_max, lo + per)
+
+    @cute.jit
     def next_tile(self, t: Int32, tile_counter: cute.Tensor, scheduler_mode: Int32):
         """The CTA's next linear tile: static stride, or the next ticket of the per-call atomic counter."""
         nxt = t + cute.arch.grid_dim()[0]
@@ -314,7 +325,7 @@ class FwdSm90:
     @cute.jit
     def producer(self, tma_q, mQ, tma_q8, mQ8, tma_k, mK, tma_v, mVt, sQ, sK, sV, sTile, pipe_q, pipe_k, pipe_v,
                  pipe_tile, cu_q, cu_k, seq_q, seq_k, num_m_blocks, num_splits, vbatch, heads_l2, tile_prefix,
-                 tile_counter, window_left, window_right, scheduler_mode, pack_gqa):
+                 tile_counter, window_left, window_right, scheduler_mode, pack_gqa, split_cap):
         lane = cute.arch.lane_idx()
         num_batch = seq_q.shape[0]
         total_tiles = tile_prefix[num_batch]
@@ -333,13 +344,16 @@ class FwdSm90:
             t_next = self.next_tile(t, tile_counter, scheduler_mode)
             b, head, m_block, split = self.decode_tile(t, num_batch, num_m_blocks, num_splits, vbatch, heads_l2,
                                                        tile_prefix)
-            if split == 0:
+            n_split = cutlass.min(num_splits[b], split_cap)
+            if split < n_split:
                 pipe_tile.producer_acquire(tile_state)
                 if lane == 0:
                     sTile[0, tile_state.index] = Int32(1)
                     sTile[1, tile_state.index] = b
                     sTile[2, tile_state.index] = head
                     sTile[3, tile_state.index] = m_block
+                    sTile[4, tile_state.index] = split
+                    sTile[5, tile_state.index] = n_split
                 pipe_tile.producer_commit(tile_state)
                 tile_state.advance()
 
@@ -349,6 +363,7 @@ class FwdSm90:
                 sk = seq_k[b]
                 n_min, n_max = key_block_range(self.mask, rows, self.tile_n, m_block, sq, sk, window_left,
                                                window_right)
+                n_min, n_max = self.split_range(n_min, n_max, split, n_split)
                 if n_max > n_min:
                     head_kv = head * pack_gqa // qhead_per_kv  # packed tiles are numbered by KV head
                     gQ = cute.local_tile(cute.domain_offset((off_q, 0, 0), mQ)[None, None, head],
@@ -442,7 +457,7 @@ class FwdSm90:
     # ---------------------------------------------------------------------------------------------- consumer
     @cute.jit
     def consumer(self, tiled_mma_qk, tiled_mma_pv, sQ, sK, sV, sTile, pipe_q, pipe_k, pipe_v, pipe_tile, mO, mLSE,
-                 cu_q, cu_k, seq_q, seq_k, softmax_scale: Float32, softcap: Float32, window_left: Int32,
+                 mOp, mLSEp, cu_q, cu_k, seq_q, seq_k, softmax_scale: Float32, softcap: Float32, window_left: Int32,
                  window_right: Int32, pack_gqa: Int32, tidx: Int32):
         tm, tn = self.tile_m, self.tile_n
         rows = tm // pack_gqa  # query rows per head in a tile (tm unless GQA heads are packed)
@@ -495,6 +510,8 @@ class FwdSm90:
         b = sTile[1, tile_state.index]
         head = sTile[2, tile_state.index]
         m_block = sTile[3, tile_state.index]
+        split = sTile[4, tile_state.index]
+        n_split = sTile[5, tile_state.index]
         pipe_tile.consumer_release(tile_state)
         tile_state.advance()
         while valid != 0:
@@ -503,6 +520,7 @@ class FwdSm90:
             sk = seq_k[b]
             n_min, n_max = key_block_range(self.mask, rows, self.tile_n, m_block, sq, sk, window_left,
                                            window_right)
+            n_min, n_max = self.split_range(n_min, n_max, split, n_split)
             row0 = m_block * rows
             for r in cutlass.range_constexpr(num_rows):
                 row_max[r] = -Float32.inf
@@ -569,14 +587,16 @@ class FwdSm90:
                     v_state.advance()
                 q_state.advance()
 
-            self.epilogue(acc_O_mn, tOcO_mn, row_max, row_sum, mO, mLSE, off_q, row0, sq, head, logit_scale, pack_gqa,
-                          rows)
+            self.epilogue(acc_O_mn, tOcO_mn, row_max, row_sum, mO, mLSE, mOp, mLSEp, off_q, row0, sq, head,
+                          logit_scale, pack_gqa, rows, split, n_split)
 
             pipe_tile.consumer_wait(tile_state)
             valid = sTile[0, tile_state.index]
             b = sTile[1, tile_state.index]
             head = sTile[2, tile_state.index]
             m_block = sTile[3, tile_state.index]
+            split = sTile[4, tile_state.index]
+            n_split = sTile[5, tile_state.index]
             pipe_tile.consumer_release(tile_state)
             tile_state.advance()
 
@@ -641,8 +661,9 @@ class FwdSm90:
 
     @cute.jit
     def epilogue(self, acc_O_mn: cute.Tensor, tOcO_mn: cute.Tensor, row_max: cute.Tensor, row_sum: cute.Tensor,
-                 mO: cute.Tensor, mLSE: cute.Tensor, off_q: Int32, row0: Int32, sq: Int32, head: Int32,
-                 logit_scale: Float32, pack_gqa: Int32, rows: Int32):
+                 mO: cute.Tensor, mLSE: cute.Tensor, mOp: cute.Tensor, mLSEp: cute.Tensor, off_q: Int32,
+                 row0: Int32, sq: Int32, head: Int32, logit_scale: Float32, pack_gqa: Int32, rows: Int32,
+                 split: Int32, n_split: Int32):
         """O / row_sum and LSE = max * c + ln(sum) for rows < seqlen_q; empty rows -> 0 and -inf."""
         for r in cutlass.range_constexpr(cute.size(acc_O_mn, mode=[0])):
             total = row_sum[r]
@@ -657,10 +678,16 @@ class FwdSm90:
             h = head * pack_gqa + tOcO_mn[r, 0][0] // rows
             if i < sq:
                 tok = off_q + i
-                for c in cutlass.range_constexpr(cute.size(acc_O_mn, mode=[1])):
-                    mO[tok, h, tOcO_mn[0, c][1]] = (acc_O_mn[r, c] * inv).to(mO.element_type)
-                if tOcO_mn[r, 0][1] == 0:
-                    mLSE[h, tok] = lse_val
+                if n_split == 1:
+                    for c in cutlass.range_constexpr(cute.size(acc_O_mn, mode=[1])):
+                        mO[tok, h, tOcO_mn[0, c][1]] = (acc_O_mn[r, c] * inv).to(mO.element_type)
+                    if tOcO_mn[r, 0][1] == 0:
+                        mLSE[h, tok] = lse_val
+                else:  # this split's normalised partial; the combine kernel merges the splits by LSE
+                    for c in cutlass.range_constexpr(cute.size(acc_O_mn, mode=[1])):
+                        mOp[split, tok, h, tOcO_mn[0, c][1]] = acc_O_mn[r, c] * inv
+                    if tOcO_mn[r, 0][1] == 0:
+                        mLSEp[split, h, tok] = lse_val
 
 
 def compile_variant(variant, arch):
@@ -669,7 +696,7 @@ def compile_variant(variant, arch):
                          f"head_dim in {HEAD_DIMS}, mask in {MASKS}")
     dtype_name, d, _ = variant
     dtype = DTYPES[dtype_name]
-    total_q, total_k, heads, heads_kv, batch, batch1 = (cute.sym_int() for _ in range(6))
+    total_q, total_k, heads, heads_kv, batch, batch1, splits = (cute.sym_int() for _ in range(7))
     i32, f32 = cutlass.Int32, cutlass.Float32
     args = (
         row_major(dtype, (total_q, heads, d), 16),
@@ -680,6 +707,8 @@ def compile_variant(variant, arch):
         row_major(i32, (batch1,), 4),
         row_major(dtype, (total_q, heads, d), 16),
         row_major(f32, (heads, total_q), 4),
+        row_major(f32, (splits, total_q, heads, d), 4),
+        row_major(f32, (splits, heads, total_q), 4),
         row_major(i32, (1,), 4),
         f32(1.0), f32(0.0), i32(-1), i32(-1), i32(1), i32(1), i32(1),
         make_fake_stream(),
