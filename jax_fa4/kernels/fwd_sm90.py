@@ -8,20 +8,24 @@ Host-function arguments, in order (= SIGNATURE(variant); tensors compact row-maj
     q [total_q, H, D] in, k [total_k, Hk, D] in, v [total_k, Hk, Dv] in,
     cu_seqlens_q [B+1] in, cu_seqlens_k [B+1] in, seqlen_q [B] in, seqlen_k [B] in (used lengths, always passed),
     num_m_blocks [B] in, num_splits [B] in, virtual_batch_idx [B] in, num_heads_in_l2 [B] in, tile_prefix [B+1] in,
-    o [total_q, H, Dv] out, lse [H, total_q] f32 out (natural log), tile_counter [1] i32 scratch_zero,
+    o [total_q, H, Dv] out, lse [H, total_q] f32 out (natural log), o_partial [S, total_q, H, Dv] f32 out,
+    lse_partial [S, H, total_q] f32 out (split-KV partials; S = 0 turns splitting off), tile_counter [1] i32
+    scratch_zero,
     softmax_scale f32, softcap f32 (0 = off), window_left i32, window_right i32 (-1 = unbounded; read only by the
     "local" variants: "causal" is right = 0 / left unbounded, "none" ignores both), num_ctas i32 (grid size),
     scheduler_mode i32 (0 = static: CTA c takes tiles c, c + num_ctas, ... ; with num_ctas >= total tiles this is the
-    one-CTA-per-tile scheduler of the ablation. 1 = dynamic: tiles pulled with atomicAdd on tile_counter), stream.
+    one-CTA-per-tile scheduler of the ablation. 1 = dynamic: tiles pulled with atomicAdd on tile_counter),
+    pack_gqa i32 (1, or the query heads per KV head packed into one tile; see below), stream.
 H and Hk are runtime (q.shape[1], k.shape[1]); D = Dv and the dtype are compile-time (the variant).
 
 Metadata contract (MetadataConfig): tile_m = TILE_M, tile_n = tile_config(variant)["tile_n"], head_dim =
 head_dim_v = D, causal / window as the variant, pack_gqa as the call's `pack_gqa` scalar (1 = off, else
 H // Hk, with TILE_M / pack_gqa a multiple of Q_CHUNK). Packed tiles are numbered by KV head and are head-major:
 row r of m-block m is query m * R + r % R of query head kv_head * pack_gqa + r // R, R = TILE_M / pack_gqa, so
-K/V of one KV head is read once for all its query heads (decode-shaped batches). Splits: the decode is generic,
-but split-KV is not implemented: only split-0 tiles are computed (each over the whole key range), tiles with
-split > 0 are skipped, so max_splits must be 1 (otherwise the output is still right, just not split).
+K/V of one KV head is read once for all its query heads (decode-shaped batches). Splits: sequence b runs in
+n = min(num_splits[b], max(S, 1)) pieces, piece s over the s-th of n equal shares of its key blocks; with n > 1
+each piece writes its normalised output and LSE to o_partial[s] / lse_partial[s] (an empty share writes 0 and
+-inf) and the combine kernel merges them into o / lse; tiles of pieces >= n are skipped.
 
 Output coverage: every row inside [cu_q[b], cu_q[b] + seqlen_q[b]) is written by its tile (rows >= seqlen_q[b] of a
 tile are never written, so sequences never clobber each other). Rows between cu_q[b] + seqlen_q[b] and cu_q[b+1],
@@ -53,7 +57,8 @@ Design notes
 - Epilogue: O normalised by the row sum, stored straight from registers (per-row predicate row < seqlen_q), LSE by
   the thread holding column 0 of each row.
 Not yet done: intra-warpgroup overlap for D >= 128 (needs a leaner register budget), smem/TMA epilogue (O is
-stored with 2-byte stores), pack_gqa, split-KV partial outputs, tile_n tuning (FA uses 176 for D=128 non-causal).
+stored with 2-byte stores), tile_n tuning (FA uses 176 for D=128 non-causal), splitting only the
+sequences that need it without partial buffers for every query row.
 """
 
 import math
