@@ -118,7 +118,8 @@ def varlen_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, *, max_seqlen_q, max_s
       debug_checks: check the length data (see below) with a host callback; raises at run time when violated.
       scheduler_mode: how the forward kernel hands out tiles, one of SCHEDULER_MODES: "dynamic" (default: ~one
         CTA per SM pulling tiles from an atomic counter, longest sequences first), "dynamic-fifo" (same, packed
-        order), "static" (CTA c takes tiles c, c + grid, ...), "single-tile" (one CTA per tile). Kernel path only.
+        order), "dynamic-two-ended" (same, the order walked from both ends at once: longest beside shortest),
+        "static" (CTA c takes tiles c, c + grid, ...), "single-tile" (one CTA per tile). Kernel path only.
 
     Gradients: on the kernel path the backward runs on the SM90 backward kernels (every forward variant;
     deterministic: bit-identical from run to run). A kernel library without the backward variant (a reduced

@@ -247,7 +247,7 @@ def varlen_forward(q, k, v, cu_seqlens_q, cu_seqlens_k, seqused_q, seqused_k, *,
         vbatch, prefix = _fifo_order(md)
     sms = device_info.sm_count() or metadata.DEFAULT_NUM_SMS
     num_ctas = _max_tiles(config, need) if scheduler_mode == "single-tile" else sms
-    dynamic = scheduler_mode in ("dynamic", "dynamic-fifo")
+    kernel_mode = {"static": 0, "single-tile": 0, "dynamic": 1, "dynamic-fifo": 1, "dynamic-two-ended": 2}
     splits = split_capacity(config)
     results = (jax.ShapeDtypeStruct((config.total_q, config.num_heads, config.head_dim_v), q.dtype),
                jax.ShapeDtypeStruct((config.num_heads, config.total_q), jnp.float32),
@@ -259,7 +259,7 @@ def varlen_forward(q, k, v, cu_seqlens_q, cu_seqlens_k, seqused_q, seqused_k, *,
         q, k, v, cu_q, cu_k, len_q, len_k, md.num_m_blocks, md.num_splits, vbatch, md.num_heads_in_l2, prefix,
         softmax_scale=np.float32(config.softmax_scale), softcap=np.float32(config.softcap),
         window_left=np.int32(config.window_left), window_right=np.int32(config.window_right),
-        num_ctas=np.int32(num_ctas), scheduler_mode=np.int32(1 if dynamic else 0),
+        num_ctas=np.int32(num_ctas), scheduler_mode=np.int32(kernel_mode[scheduler_mode]),
         pack_gqa=np.int32(need.qpk))
     if splits:
         # The kernel ran each sequence in min(num_splits[b], splits) pieces; the combine kernel merges them.

@@ -14,7 +14,10 @@ Host-function arguments, in order (= SIGNATURE(variant); tensors compact row-maj
     softmax_scale f32, softcap f32 (0 = off), window_left i32, window_right i32 (-1 = unbounded; read only by the
     "local" variants: "causal" is right = 0 / left unbounded, "none" ignores both), num_ctas i32 (grid size),
     scheduler_mode i32 (0 = static: CTA c takes tiles c, c + num_ctas, ... ; with num_ctas >= total tiles this is the
-    one-CTA-per-tile scheduler of the ablation. 1 = dynamic: tiles pulled with atomicAdd on tile_counter),
+    one-CTA-per-tile scheduler of the ablation. 1 = dynamic: tiles pulled with atomicAdd on tile_counter.
+    2 = dynamic two-ended: ticket k takes tile k / 2 of the order for even k and tile total - 1 - k / 2 for odd
+    k, so the longest tiles (front) run beside the shortest (back): memory-bound decodes beside compute-bound
+    prefills),
     pack_gqa i32 (1, or the query heads per KV head packed into one tile; see below), stream.
 H and Hk are runtime (q.shape[1], k.shape[1]); D = Dv and the dtype are compile-time (the variant).
 
@@ -319,7 +322,7 @@ class FwdSm90:
     def next_tile(self, t: Int32, tile_counter: cute.Tensor, scheduler_mode: Int32):
         """The CTA's next linear tile: static stride, or the next ticket of the per-call atomic counter."""
         nxt = t + cute.arch.grid_dim()[0]
-        if scheduler_mode == 1:
+        if scheduler_mode >= 1:
             ticket = Int32(0)
             if cute.arch.lane_idx() == 0:
                 ticket = cute.arch.atomic_add(tile_counter.iterator, Int32(1), sem="relaxed", scope="gpu")
@@ -342,12 +345,17 @@ class FwdSm90:
         v_state = pipeline.make_pipeline_state(pipeline.PipelineUserType.Producer, self.stages)
 
         t = cute.arch.block_idx()[0]
-        if scheduler_mode == 1:
+        if scheduler_mode >= 1:
             t = self.next_tile(t, tile_counter, scheduler_mode)
         while t < total_tiles:
             # Prefetch the next ticket now; its latency hides behind this tile's loads.
             t_next = self.next_tile(t, tile_counter, scheduler_mode)
-            b, head, m_block, split = self.decode_tile(t, num_batch, num_m_blocks, num_splits, vbatch, heads_l2,
+            tile = t
+            if scheduler_mode == 2:  # two-ended: even tickets walk the order from the front, odd ones from the back
+                tile = t // 2
+                if t % 2 == 1:
+                    tile = total_tiles - 1 - t // 2
+            b, head, m_block, split = self.decode_tile(tile, num_batch, num_m_blocks, num_splits, vbatch, heads_l2,
                                                        tile_prefix)
             n_split = cutlass.min(num_splits[b], split_cap)
             if split < n_split:
