@@ -181,8 +181,8 @@ def fwd_metadata_config(config, entry=None, pack_gqa=None):
     return metadata.make_config(
         num_heads=config.num_heads, num_kv_heads=config.num_kv_heads, head_dim=config.head_dim,
         head_dim_v=config.head_dim_v, causal=config.causal, window_size=(config.window_left, config.window_right),
-        num_splits=max(1, split_capacity(config)), dtype=config.dtype, pack_gqa=pack_gqa, tile_m=tiles["tile_m"], tile_n=tiles["tile_n"],
-        arch=arch())
+        num_splits=max(1, split_capacity(config)), dtype=config.dtype, pack_gqa=pack_gqa, tile_m=tiles["tile_m"],
+        tile_n=tiles["tile_n"], arch=arch())
 
 
 def _check_kernel_metadata(md, need):
@@ -211,6 +211,15 @@ def _max_tiles(config, need):
     return max(1, m_blocks * need.heads_eff)
 
 
+def _read_lengths(config, cu_seqlens_q, cu_seqlens_k, seqused_q, seqused_k):
+    """(cu_q, cu_k, len_q, len_k) as the kernels get them: the length data read by the reference path's rules."""
+    cu_q = clipped_cu_seqlens(cu_seqlens_q, config.total_q)
+    cu_k = clipped_cu_seqlens(cu_seqlens_k, config.total_k)
+    _, len_q = effective_lengths(cu_seqlens_q, seqused_q, config.total_q, config.max_seqlen_q)
+    _, len_k = effective_lengths(cu_seqlens_k, seqused_k, config.total_k, config.max_seqlen_k)
+    return cu_q, cu_k, len_q, len_k
+
+
 def varlen_forward(q, k, v, cu_seqlens_q, cu_seqlens_k, seqused_q, seqused_k, *, config, scheduler_metadata=None,
                    scheduler_mode="dynamic"):
     """(out [total_q, H, Dv], lse [H, total_q] f32) from the SM90 forward kernel (scheduler_mode: one of
@@ -230,13 +239,10 @@ def varlen_forward(q, k, v, cu_seqlens_q, cu_seqlens_k, seqused_q, seqused_k, *,
     qpk = config.num_heads // config.num_kv_heads
     if pack and qpk > 1 and not metadata.packable_qpk(qpk, entry["config"]["tile_m"]):
         raise ValueError(f"scheduler_metadata packs GQA heads, but the forward kernel cannot pack "
-                         f"{config.num_heads // config.num_kv_heads} query heads per KV head into a "
+                         f"{qpk} query heads per KV head into a "
                          f"{entry['config']['tile_m']}-row tile; make it with pack_gqa=False")
     need = fwd_metadata_config(config, entry, pack)
-    cu_q = clipped_cu_seqlens(cu_seqlens_q, config.total_q)
-    cu_k = clipped_cu_seqlens(cu_seqlens_k, config.total_k)
-    _, len_q = effective_lengths(cu_seqlens_q, seqused_q, config.total_q, config.max_seqlen_q)
-    _, len_k = effective_lengths(cu_seqlens_k, seqused_k, config.total_k, config.max_seqlen_k)
+    cu_q, cu_k, len_q, len_k = _read_lengths(config, cu_seqlens_q, cu_seqlens_k, seqused_q, seqused_k)
     if scheduler_metadata is None:
         md = prepare_metadata(need, cu_q, cu_k, len_q, len_k)
     else:
@@ -309,10 +315,7 @@ def varlen_backward(q, k, v, out, lse, dout, dlse, cu_seqlens_q, cu_seqlens_k, s
     launches = _backward_launches(config)
     if isinstance(launches, str):
         raise ValueError(f"jax_fa4 backward kernel unavailable: {launches}")
-    cu_q = clipped_cu_seqlens(cu_seqlens_q, config.total_q)
-    cu_k = clipped_cu_seqlens(cu_seqlens_k, config.total_k)
-    _, len_q = effective_lengths(cu_seqlens_q, seqused_q, config.total_q, config.max_seqlen_q)
-    _, len_k = effective_lengths(cu_seqlens_k, seqused_k, config.total_k, config.max_seqlen_k)
+    cu_q, cu_k, len_q, len_k = _read_lengths(config, cu_seqlens_q, cu_seqlens_k, seqused_q, seqused_k)
     # P = exp2(logits * log2(e) - lse2); +inf for rows that saw no key makes their P exactly 0.
     lse2 = jnp.where(jnp.isneginf(lse), jnp.inf, lse * LOG2E).astype(jnp.float32)
     # dS = P (dP - dsum): dsum = rowsum(dO * O), less the LSE cotangent (d lse / d logits = P).
@@ -327,8 +330,8 @@ def varlen_backward(q, k, v, out, lse, dout, dlse, cu_seqlens_q, cu_seqlens_k, s
     grads = {}
     for target, entry, outputs in launches:
         if outputs == "dq":
-            grads["dq"] = jax.ffi.ffi_call(target, jax.ShapeDtypeStruct(q.shape, q.dtype), vmap_method="sequential")(
-                *operands, _block_prefix(len_q, entry["config"]["tile_q"]), **scalars)
+            call = jax.ffi.ffi_call(target, jax.ShapeDtypeStruct(q.shape, q.dtype), vmap_method="sequential")
+            grads["dq"] = call(*operands, _block_prefix(len_q, entry["config"]["tile_q"]), **scalars)
             continue
         dk, dv = jax.ffi.ffi_call(
             target, (jax.ShapeDtypeStruct(k.shape, k.dtype), jax.ShapeDtypeStruct(v.shape, v.dtype)),

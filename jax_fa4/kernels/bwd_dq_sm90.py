@@ -219,7 +219,8 @@ class BwdDqSm90:
             b, head, m_block = self.tile_at(t, seq_q, num_heads, block_prefix)
             off_q = cu_q[b]
             off_k = cu_k[b]
-            n_min, n_max = key_block_range(self.mask, self.tile_m, self.tile_n, m_block, seq_q[b], seq_k[b], window_left, window_right)
+            n_min, n_max = key_block_range(self.mask, self.tile_m, self.tile_n, m_block, seq_q[b], seq_k[b],
+                                           window_left, window_right)
             if n_max > n_min:
                 head_kv = head // qhead_per_kv
                 gQ = cute.local_tile(cute.domain_offset((off_q, 0, 0), mQ)[None, None, head],
@@ -303,7 +304,8 @@ class BwdDqSm90:
             sq = seq_q[b]
             sk = seq_k[b]
             row0 = m_block * tm
-            n_min, n_max = key_block_range(self.mask, self.tile_m, self.tile_n, m_block, sq, sk, window_left, window_right)
+            n_min, n_max = key_block_range(self.mask, self.tile_m, self.tile_n, m_block, sq, sk, window_left,
+                                           window_right)
             acc_dQ.fill(0.0)
             if n_max > n_min:
                 for r in cutlass.range_constexpr(num_rows):

@@ -41,8 +41,8 @@ Design notes
   through a 2-slot smem mailbox guarded by an mbarrier pipeline) and issues all TMA loads; warps 1..3 zero the
   padding rows. WG1/WG2 = consumers (setmaxnreg 240), rows 0..63 / 64..127 of the 128-row Q tile; both read the same
   K/V stages.
-- Tiles: tile_m = 128 (2 x wgmma m64), tile_n by head dim (TILE_N), D = Dv. smem: Q (2 stages for masked variants where they fit, so the
-  next tile's Q loads under this tile's work; else 1), K and V in separate
+- Tiles: tile_m = 128 (2 x wgmma m64), tile_n by head dim (TILE_N), D = Dv. smem: Q (2 stages for masked
+  variants where they fit, so the next tile's Q loads under this tile's work; else 1), K and V in separate
   TMA pipelines of `stages` stages each (K of block n can land while V of block n is still in flight; QK^T starts on
   K alone). Budget: see tile_config(); e.g. D=128: 2 x Q 32 KiB + 2 x (K 32 + V 32) KiB = 192 KiB.
 - Varlen TMA: one descriptor over the whole packed tensor; each tile offsets the coordinate tensor by cu_seqlens
@@ -159,9 +159,9 @@ class FwdSm90:
     def __call__(self, q: cute.Tensor, k: cute.Tensor, v: cute.Tensor, cu_q: cute.Tensor, cu_k: cute.Tensor,
                  seq_q: cute.Tensor, seq_k: cute.Tensor, num_m_blocks: cute.Tensor, num_splits: cute.Tensor,
                  vbatch: cute.Tensor, heads_l2: cute.Tensor, tile_prefix: cute.Tensor, o: cute.Tensor,
-                 lse: cute.Tensor, o_partial: cute.Tensor, lse_partial: cute.Tensor, tile_counter: cute.Tensor, softmax_scale: Float32, softcap: Float32,
-                 window_left: Int32, window_right: Int32, num_ctas: Int32, scheduler_mode: Int32,
-                 pack_gqa: Int32, stream: cuda.CUstream):
+                 lse: cute.Tensor, o_partial: cute.Tensor, lse_partial: cute.Tensor, tile_counter: cute.Tensor,
+                 softmax_scale: Float32, softcap: Float32, window_left: Int32, window_right: Int32, num_ctas: Int32,
+                 scheduler_mode: Int32, pack_gqa: Int32, stream: cuda.CUstream):
         tm, tn, d, dv = self.tile_m, self.tile_n, self.hdim, self.hdim_v
         # TMA views: Q/K as (seq, d, head) with d contiguous; V as (dv, seq, head) so that it is the N-major
         # B operand of O = P V.
@@ -206,9 +206,11 @@ class FwdSm90:
 
         self.shared_storage = SharedStorage
 
-        self.kernel(tma_q, tma_mQ, tma_q8, tma_mQ8, tma_k, tma_mK, tma_v, tma_mV, o, lse, o_partial, lse_partial, cu_q, cu_k, seq_q, seq_k,
+        self.kernel(tma_q, tma_mQ, tma_q8, tma_mQ8, tma_k, tma_mK, tma_v, tma_mV, o, lse, o_partial, lse_partial, cu_q,
+                    cu_k, seq_q, seq_k,
                     num_m_blocks, num_splits, vbatch, heads_l2, tile_prefix, tile_counter, softmax_scale, softcap,
-                    window_left, window_right, scheduler_mode, pack_gqa, tiled_mma_qk, tiled_mma_pv, sQ_layout, sK_layout,
+                    window_left, window_right, scheduler_mode, pack_gqa, tiled_mma_qk, tiled_mma_pv, sQ_layout,
+                    sK_layout,
                     sV_layout).launch(grid=[num_ctas, 1, 1], block=[NUM_THREADS, 1, 1], stream=stream,
                                       min_blocks_per_mp=1)
 
@@ -715,8 +717,10 @@ def compile_variant(variant, arch):
         row_major(dtype, (total_q, heads, d), 16),
         row_major(dtype, (total_k, heads_kv, d), 16),
         row_major(dtype, (total_k, heads_kv, d), 16),
-        row_major(i32, (batch1,), 4), row_major(i32, (batch1,), 4), row_major(i32, (batch,), 4), row_major(i32, (batch,), 4),
-        row_major(i32, (batch,), 4), row_major(i32, (batch,), 4), row_major(i32, (batch,), 4), row_major(i32, (batch,), 4),
+        row_major(i32, (batch1,), 4), row_major(i32, (batch1,), 4),
+        row_major(i32, (batch,), 4), row_major(i32, (batch,), 4),
+        row_major(i32, (batch,), 4), row_major(i32, (batch,), 4),
+        row_major(i32, (batch,), 4), row_major(i32, (batch,), 4),
         row_major(i32, (batch1,), 4),
         row_major(dtype, (total_q, heads, d), 16),
         row_major(f32, (heads, total_q), 4),
