@@ -55,6 +55,23 @@ def _kernel_backward_reason(module, config):
     return module.supports_backward(config)
 
 
+def _gradients(module, config, q, k, v, out, lse, cu_q, cu_k, used_q, used_k, dout, dlse):
+    """(dq, dk, dv) of a call whose forward gave (out, lse): the GPU backward kernels when `module` (the kernel
+    backend the forward ran on, or None for the reference path) has them for `config`, else the reference's
+    gradient, recomputed from (q, k, v)."""
+    if module is not None and _kernel_backward_reason(module, config) is None:
+        return module.varlen_backward(q, k, v, out, lse, dout, dlse, cu_q, cu_k, used_q, used_k, config=config)
+
+    def reference(q_, k_, v_):
+        return varlen_attention_reference(
+            q_, k_, v_, cu_q, cu_k, max_seqlen_q=config.max_seqlen_q, max_seqlen_k=config.max_seqlen_k,
+            seqused_q=used_q, seqused_k=used_k, softmax_scale=config.softmax_scale, causal=config.causal,
+            window_size=(config.window_left, config.window_right), softcap=config.softcap)
+
+    _, vjp = jax.vjp(reference, q, k, v)
+    return vjp((dout, dlse))
+
+
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
 def _kernel_attention(module, static, q, k, v, cu_q, cu_k, used_q, used_k, md):
     """The GPU forward kernel; its gradient comes from the GPU backward kernels where they cover the call
@@ -72,20 +89,7 @@ def _kernel_attention_fwd(module, static, q, k, v, cu_q, cu_k, used_q, used_k, m
 def _kernel_attention_bwd(module, static, residuals, cotangents):
     config, _ = static
     q, k, v, out, lse, cu_q, cu_k, used_q, used_k = residuals
-    if _kernel_backward_reason(module, config) is None:
-        dout, dlse = cotangents
-        dq, dk, dv = module.varlen_backward(q, k, v, out, lse, dout, dlse, cu_q, cu_k, used_q, used_k,
-                                            config=config)
-        return dq, dk, dv, None, None, None, None, None
-
-    def reference(q_, k_, v_):
-        return varlen_attention_reference(
-            q_, k_, v_, cu_q, cu_k, max_seqlen_q=config.max_seqlen_q, max_seqlen_k=config.max_seqlen_k,
-            seqused_q=used_q, seqused_k=used_k, softmax_scale=config.softmax_scale, causal=config.causal,
-            window_size=(config.window_left, config.window_right), softcap=config.softcap)
-
-    _, vjp = jax.vjp(reference, q, k, v)
-    dq, dk, dv = vjp(cotangents)
+    dq, dk, dv = _gradients(module, config, q, k, v, out, lse, cu_q, cu_k, used_q, used_k, *cotangents)
     return dq, dk, dv, None, None, None, None, None
 
 

@@ -11,7 +11,8 @@ Attention is independent across heads and across sequences, but XLA cannot see t
   number of head shards. The token axis is never sharded by this rule: if q/k/v arrive sharded over tokens, XLA
   all-gathers them first (correct, but it is communication; for token sharding use the data-parallel recipe below).
   `jax.grad` works through a `jax.custom_vjp` whose forward and backward are each custom-partitioned; the backward
-  is currently `jax.vjp` of the reference on each shard's heads, and is the place a kernel backward slots in.
+  runs the GPU backward kernels on each shard's heads (the reference's gradient where the forward ran on the
+  reference).
   Meshes with Explicit axes (jax.make_mesh's default) carry shardings in the types, which custom_partitioning's
   global-shape trace rejects; there the same op runs under `jax.shard_map` over the head axes instead.
 
@@ -41,7 +42,6 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 
 from jax_fa4 import metadata as metadata_lib
 from jax_fa4 import validation
-from jax_fa4.reference import varlen_attention_reference
 
 
 # ------------------------------------------------------------------------------------------------- head parallel
@@ -94,18 +94,17 @@ def _forward_local(st: _Static, q, k, v, cu_q, cu_k, seqused_q, seqused_k, md_le
 
 
 def _backward_local(st: _Static, q, k, v, cu_q, cu_k, seqused_q, seqused_k, out, lse, dout, dlse):
-    """(dq, dk, dv) for this device's heads. Reference recomputation for now; `out`/`lse` are what a kernel
-    backward needs, so they are already operands here."""
-    del out, lse
+    """(dq, dk, dv) for this device's heads: the GPU backward kernels where the forward ran on the kernels and
+    they cover the call (the same choice api.varlen_attention makes), else the reference's gradient, recomputed."""
+    from jax_fa4 import api  # late: api may come to import this module
 
-    def f(q_, k_, v_):
-        return varlen_attention_reference(
-            q_, k_, v_, cu_q, cu_k, max_seqlen_q=st.max_seqlen_q, max_seqlen_k=st.max_seqlen_k,
-            seqused_q=seqused_q, seqused_k=seqused_k, softmax_scale=st.softmax_scale, causal=st.causal,
-            window_size=st.window_size, softcap=st.softcap)
-
-    _, vjp = jax.vjp(f, q, k, v)
-    return vjp((dout, dlse))
+    config = validation.check_varlen(
+        q, k, v, cu_q, cu_k, max_seqlen_q=st.max_seqlen_q, max_seqlen_k=st.max_seqlen_k, seqused_q=seqused_q,
+        seqused_k=seqused_k, softmax_scale=st.softmax_scale, causal=st.causal, window_size=st.window_size,
+        softcap=st.softcap, num_splits=st.num_splits, return_lse=True, implementation=st.implementation)
+    backend, module = api._select_backend(config, st.implementation)
+    return api._gradients(module if backend == "kernel" else None, config, q, k, v, out, lse, cu_q, cu_k, seqused_q,
+                         seqused_k, dout, dlse)
 
 
 def _head_factors(st: _Static):
