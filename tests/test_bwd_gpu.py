@@ -29,7 +29,7 @@ import jax_fa4
 from jax_fa4 import kernel_backend, validation
 
 from oracle import attention as oracle_attention, rel_err
-from ragged_cases import cu_seqlens, draw_lengths, draw_window
+from ragged_cases import cu_seqlens, draw_case
 
 DTYPES = {"bf16": jnp.bfloat16, "fp16": jnp.float16}
 HEAD_DIMS = (64, 96, 128, 192, 256)
@@ -61,17 +61,9 @@ def _grad_fn(static):
 
 def _case(rng, dtype_name, d, mask):
     dtype = DTYPES[dtype_name]
-    sq, sk = draw_lengths(rng, mask)
-    causal, window = draw_window(rng, mask)
-    softcap = float(rng.choice([0.0, 0.0, 15.0]))
-    hk = int(rng.choice([1, 2]))
-    h = hk * int(rng.choice([1, 2, 4, 8]))
-    seqused = bool(rng.random() < 0.3)
-    pad_q = rng.integers(0, 3, len(sq)) if seqused else None
-    pad_k = rng.integers(0, 3, len(sk)) if seqused else None
-    cu_q, cu_k = cu_seqlens(sq, pad_q), cu_seqlens(sk, pad_k)
-    total_q = -(-(int(cu_q[-1]) + 1) // 1024) * 1024
-    total_k = -(-(int(cu_k[-1]) + 1) // 1024) * 1024
+    c = draw_case(rng, mask)
+    sq, sk, causal, window, softcap, seqused = c.seqlen_q, c.seqlen_k, c.causal, c.window, c.softcap, c.seqused
+    cu_q, cu_k, total_q, total_k, h, hk = c.cu_q, c.cu_k, c.total_q, c.total_k, c.num_heads, c.num_kv_heads
     q, k, v = (jnp.asarray(rng.standard_normal(shape).astype(np.float32), dtype)
                for shape in ((total_q, h, d), (total_k, hk, d), (total_k, hk, d)))
     dout = jnp.asarray(rng.standard_normal((total_q, h, d)).astype(np.float32), dtype)
@@ -92,8 +84,7 @@ def _case(rng, dtype_name, d, mask):
 
     return dict(got=[f32(g) for g in got], ref=[f32(g) for g in ref], want=[want["dq"], want["dk"], want["dv"]],
                 emulated=emulated,
-                desc=f"{dtype_name} d={d} {mask} H={h} Hk={hk} sq={sq.tolist()} sk={sk.tolist()} causal={causal} "
-                     f"window={window} softcap={softcap} seqused={seqused}")
+                desc=f"{dtype_name} d={d} {mask} {c.describe()}")
 
 
 def _check(res, dtype_name):

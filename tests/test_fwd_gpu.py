@@ -23,7 +23,7 @@ import jax_fa4
 from jax_fa4 import kernel_backend, validation
 
 from oracle import attention as oracle_attention, rel_err
-from ragged_cases import cu_seqlens, draw_lengths as _batch, draw_window
+from ragged_cases import cu_seqlens, draw_case, draw_window
 
 DTYPES = {"bf16": jnp.bfloat16, "fp16": jnp.float16}
 HEAD_DIMS = (64, 96, 128, 192, 256)
@@ -62,35 +62,22 @@ def _jitted(static):
 
 def _case(rng, dtype_name, d, mask, mode="dynamic"):
     dtype = DTYPES[dtype_name]
-    sq, sk = _batch(rng, mask)
-    causal, window = draw_window(rng, mask)
-    softcap = float(rng.choice([0.0, 0.0, 15.0]))
-    hk = int(rng.choice([1, 2]))
-    ratio = int(rng.choice([1, 2, 4, 8]))
-    h = hk * ratio
-    seqused = bool(rng.random() < 0.3)
-    pad_q = rng.integers(0, 3, len(sq)) if seqused else None
-    pad_k = rng.integers(0, 3, len(sk)) if seqused else None
-    cu_q, cu_k = cu_seqlens(sq, pad_q), cu_seqlens(sk, pad_k)
-    # Row counts rounded up to a bucket (fewer compilations); the rows past cu[-1] belong to no sequence.
-    total_q = -(-(int(cu_q[-1]) + 1) // 1024) * 1024
-    total_k = -(-(int(cu_k[-1]) + 1) // 1024) * 1024
-    q = rng.standard_normal((total_q, h, d)).astype(np.float32)
-    k = rng.standard_normal((total_k, hk, d)).astype(np.float32)
-    v = rng.standard_normal((total_k, hk, d)).astype(np.float32)
-    q, k, v = (jnp.asarray(x, dtype) for x in (q, k, v))
+    c = draw_case(rng, mask)
+    sq, sk, causal, window, softcap, seqused = c.seqlen_q, c.seqlen_k, c.causal, c.window, c.softcap, c.seqused
+    q, k, v = (jnp.asarray(rng.standard_normal(shape).astype(np.float32), dtype)
+               for shape in ((c.total_q, c.num_heads, d), (c.total_k, c.num_kv_heads, d),
+                             (c.total_k, c.num_kv_heads, d)))
     max_q = max_k = 1024  # static bounds above every drawn length, shared by all cases
     fn = _jitted((max_q, max_k, causal, window, softcap, seqused, mode))
-    args = (q, k, v, jnp.asarray(cu_q), jnp.asarray(cu_k), jnp.asarray(sq), jnp.asarray(sk))
+    args = (q, k, v, jnp.asarray(c.cu_q), jnp.asarray(c.cu_k), jnp.asarray(sq), jnp.asarray(sk))
     out, lse = fn(*args)
     want = oracle_attention(np.asarray(q.astype(jnp.float32)), np.asarray(k.astype(jnp.float32)),
-                            np.asarray(v.astype(jnp.float32)), cu_q, cu_k, seqused_q=sq if seqused else None,
+                            np.asarray(v.astype(jnp.float32)), c.cu_q, c.cu_k, seqused_q=sq if seqused else None,
                             seqused_k=sk if seqused else None, causal=causal, window=window, softcap=softcap)
     ref_out = _jitted((max_q, max_k, causal, window, softcap, seqused, "xla"))(*args)[0]
     return dict(out=np.asarray(out.astype(jnp.float32)), lse=np.asarray(lse), want=want,
                 ref_err=rel_err(np.asarray(ref_out.astype(jnp.float32)), want["out"]),
-                desc=f"{dtype_name} d={d} {mask} H={h} Hk={hk} sq={sq.tolist()} sk={sk.tolist()} causal={causal} "
-                     f"window={window} softcap={softcap} seqused={seqused}")
+                desc=f"{dtype_name} d={d} {mask} {c.describe()}")
 
 
 def _check(res, dtype_name):

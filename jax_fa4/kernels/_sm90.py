@@ -1,16 +1,25 @@
 """Hopper (SM90) building blocks shared by the forward and backward kernels: warpgroup GEMMs and their register
-views, the static persistent tile walk of the backward kernels, and zeroing rows no sequence owns.
+views, TMA views and pipelines, masks and the softcap scales, the static persistent tile walk of the backward
+kernels, zeroing rows no sequence owns, and the backward kernels' compile-time arguments.
 
 Why here: every SM90 attention kernel issues the same two kinds of wgmma (both operands from shared memory, or A
 from registers with an MN-major B) and reads its accumulators as (rows, cols); keeping those in one place keeps
 their register layouts identical across kernels.
 """
 
+import math
+
 import cutlass
 import cutlass.cute as cute
+import cutlass.pipeline as pipeline
 import cutlass.utils.hopper_helpers as sm90_utils
 from cutlass import Float32, Int32
 from cutlass.cute.nvgpu import warpgroup
+from cutlass.cute.runtime import make_fake_stream
+
+from jax_fa4.kernels._abi import row_major
+
+LOG2E = math.log2(math.e)
 
 
 def acc_mn(t):
@@ -154,3 +163,56 @@ def mask_scores(mask: cutlass.Constexpr, rows: Int32, tile_n: cutlass.Constexpr,
                 j = tScS_mn[0, c][1]
                 if j >= lim_hi or j < lim_lo:
                     acc_S_mn[r, c] = -Float32.inf
+
+
+def tma_pipeline(barriers, stages, tx_count):
+    """A TMA load pipeline: one producer thread issues the loads, the 8 consumer warps (2 warpgroups) release."""
+    return pipeline.PipelineTmaAsync.create(
+        barrier_storage=barriers.data_ptr(), num_stages=stages,
+        producer_group=pipeline.CooperativeGroup(pipeline.Agent.Thread, 1),
+        consumer_group=pipeline.CooperativeGroup(pipeline.Agent.Thread, 8), tx_count=tx_count, defer_sync=True)
+
+
+def seq_major(x, d):
+    """TMA view (seq, d, head) of a row-major [seq, head, d] tensor: d contiguous (a K-major operand)."""
+    return cute.make_tensor(x.iterator, cute.make_layout((x.shape[0], d, x.shape[1]),
+                                                         stride=(x.stride[0], 1, x.stride[1])))
+
+
+def dim_major(x, d):
+    """TMA view (d, seq, head) of a row-major [seq, head, d] tensor: the MN-major B operand of P V-like GEMMs."""
+    return cute.make_tensor(x.iterator, cute.make_layout((d, x.shape[0], x.shape[1]),
+                                                         stride=(1, x.stride[0], x.stride[1])))
+
+
+@cute.jit
+def softmax_scales(softmax_scale: Float32, softcap: Float32):
+    """(logit_scale, tanh_in_scale, scale_log2): logits are t * logit_scale with t = tanh(s * tanh_in_scale) under
+    softcap (the scale folded into tanh's argument), else t = s; exp2 takes t * scale_log2."""
+    logit_scale = softmax_scale
+    tanh_in_scale = Float32(1.0)
+    if softcap > Float32(0.0):
+        logit_scale = softcap
+        tanh_in_scale = softmax_scale / softcap
+    return logit_scale, tanh_in_scale, logit_scale * LOG2E
+
+
+def backward_compile_args(dtype, d, grad_rows):
+    """Fake arguments of the backward kernels' host functions (bwd_dq_sm90 / bwd_dkdv_sm90 SIGNATURE):
+    q, k, v, dout, lse2, dsum, cu_q, cu_k, seq_q, seq_k, block_prefix, then one gradient per entry of grad_rows
+    ("q": [total_q, H, D], "k": [total_k, Hk, D]), then the scalars and the stream."""
+    total_q, total_k, heads, heads_kv, batch, batch1 = (cute.sym_int() for _ in range(6))
+    i32, f32 = cutlass.Int32, cutlass.Float32
+    q_like = (total_q, heads, d)
+    k_like = (total_k, heads_kv, d)
+    grads = tuple(row_major(dtype, q_like if rows == "q" else k_like, 16) for rows in grad_rows)
+    return (
+        row_major(dtype, q_like, 16), row_major(dtype, k_like, 16), row_major(dtype, k_like, 16),
+        row_major(dtype, q_like, 16),
+        row_major(f32, (heads, total_q), 4), row_major(f32, (heads, total_q), 4),
+        row_major(i32, (batch1,), 4), row_major(i32, (batch1,), 4), row_major(i32, (batch,), 4),
+        row_major(i32, (batch,), 4), row_major(i32, (batch1,), 4),
+        *grads,
+        f32(1.0), f32(0.0), i32(-1), i32(-1), i32(1),
+        make_fake_stream(),
+    )

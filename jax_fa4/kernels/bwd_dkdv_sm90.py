@@ -22,8 +22,6 @@ Schedule: static persistent grid, tile t -> (sequence, KV head, key block) throu
 sequence first (under a causal mask it is seen by the most queries).
 """
 
-import math
-
 import cutlass
 import cutlass.cute as cute
 import cutlass.pipeline as pipeline
@@ -31,13 +29,12 @@ import cutlass.utils as utils
 import cutlass.utils.hopper_helpers as sm90_utils
 from cutlass import Float32, Int32, const_expr
 from cutlass.cute.nvgpu import cpasync, warpgroup
-from cutlass.cute.runtime import make_fake_stream
 from cutlass.tensor_utils import LayoutEnum
 import cuda.bindings.driver as cuda
 
-from jax_fa4.kernels._abi import row_major
-from jax_fa4.kernels._sm90 import (acc_as_a_layout, acc_mn, decode_block_tile, gemm_rs, gemm_ss, make_mma_rs,
-                                   make_mma_ss, zero_unused_rows)
+from jax_fa4.kernels._sm90 import (acc_as_a_layout, acc_mn, backward_compile_args, decode_block_tile, dim_major,
+                                   gemm_rs, gemm_ss, make_mma_rs, make_mma_ss, seq_major, softmax_scales,
+                                   tma_pipeline, zero_unused_rows)
 
 DTYPES = {"bf16": cutlass.BFloat16, "fp16": cutlass.Float16}
 HEAD_DIMS = (64, 96, 128, 192, 256)
@@ -52,7 +49,6 @@ CI_VARIANTS = (("bf16", 128, "causal", "dkdv"),)
 TILE_K = 128  # keys per tile (2 consumer warpgroups x 64)
 TILE_Q = {64: 64, 96: 64, 128: 64, 192: 32, 256: 32}  # queries per streamed block
 SMEM_BUDGET = 200 * 1024
-LOG2E = math.log2(math.e)
 NUM_THREADS = 384
 PRODUCER_REGS = 24
 CONSUMER_REGS = 240
@@ -117,14 +113,6 @@ class BwdDkdvSm90:
                  stream: cuda.CUstream):
         tk, tq, d = self.tile_k, self.tile_q, self.hdim
 
-        def seq_view(x):  # (seq, d, head), d contiguous
-            return cute.make_tensor(x.iterator, cute.make_layout((x.shape[0], d, x.shape[1]),
-                                                                 stride=(x.stride[0], 1, x.stride[1])))
-
-        def dim_view(x):  # (d, seq, head): the MN-major B operand view
-            return cute.make_tensor(x.iterator, cute.make_layout((d, x.shape[0], x.shape[1]),
-                                                                 stride=(1, x.stride[0], x.stride[1])))
-
         sK_layout = sm90_utils.make_smem_layout_a(LayoutEnum.ROW_MAJOR, (tk, tq, d), self.dtype, self.kv_stages)
         sQ_layout = sm90_utils.make_smem_layout_b(LayoutEnum.ROW_MAJOR, (tk, tq, d), self.dtype, self.stages)
         sQt_layout = sm90_utils.make_smem_layout_b(LayoutEnum.COL_MAJOR, (tk, d, tq), self.dtype, self.stages)
@@ -135,12 +123,12 @@ class BwdDkdvSm90:
         self.q_bytes = 2 * cute.size_in_bytes(self.dtype, sQ_one) + 2 * cute.size_in_bytes(self.dtype, sQt_one)
 
         g2s = cpasync.CopyBulkTensorTileG2SOp()
-        tma_k, tma_mK = cpasync.make_tiled_tma_atom(g2s, seq_view(k), sK_one, (tk, d))
-        tma_v, tma_mV = cpasync.make_tiled_tma_atom(g2s, seq_view(v), sK_one, (tk, d))
-        tma_q, tma_mQ = cpasync.make_tiled_tma_atom(g2s, seq_view(q), sQ_one, (tq, d))
-        tma_do, tma_mdO = cpasync.make_tiled_tma_atom(g2s, seq_view(dout), sQ_one, (tq, d))
-        tma_qt, tma_mQt = cpasync.make_tiled_tma_atom(g2s, dim_view(q), sQt_one, (d, tq))
-        tma_dot, tma_mdOt = cpasync.make_tiled_tma_atom(g2s, dim_view(dout), sQt_one, (d, tq))
+        tma_k, tma_mK = cpasync.make_tiled_tma_atom(g2s, seq_major(k, d), sK_one, (tk, d))
+        tma_v, tma_mV = cpasync.make_tiled_tma_atom(g2s, seq_major(v, d), sK_one, (tk, d))
+        tma_q, tma_mQ = cpasync.make_tiled_tma_atom(g2s, seq_major(q, d), sQ_one, (tq, d))
+        tma_do, tma_mdO = cpasync.make_tiled_tma_atom(g2s, seq_major(dout, d), sQ_one, (tq, d))
+        tma_qt, tma_mQt = cpasync.make_tiled_tma_atom(g2s, dim_major(q, d), sQt_one, (d, tq))
+        tma_dot, tma_mdOt = cpasync.make_tiled_tma_atom(g2s, dim_major(dout, d), sQt_one, (d, tq))
 
         @cute.struct
         class SharedStorage:
@@ -178,14 +166,8 @@ class BwdDkdvSm90:
 
         smem = utils.SmemAllocator()
         storage = smem.allocate(self.shared_storage)
-        one_thread = pipeline.CooperativeGroup(pipeline.Agent.Thread, 1)
-        consumer_warps = pipeline.CooperativeGroup(pipeline.Agent.Thread, 8)
-        pipe_kv = pipeline.PipelineTmaAsync.create(
-            barrier_storage=storage.mbar_kv.data_ptr(), num_stages=self.kv_stages, producer_group=one_thread,
-            consumer_group=consumer_warps, tx_count=self.kv_bytes, defer_sync=True)
-        pipe_q = pipeline.PipelineTmaAsync.create(
-            barrier_storage=storage.mbar_q.data_ptr(), num_stages=self.stages, producer_group=one_thread,
-            consumer_group=consumer_warps, tx_count=self.q_bytes, defer_sync=True)
+        pipe_kv = tma_pipeline(storage.mbar_kv, self.kv_stages, self.kv_bytes)
+        pipe_q = tma_pipeline(storage.mbar_q, self.stages, self.q_bytes)
         cute.arch.mbarrier_init_fence()
         cute.arch.sync_threads()
 
@@ -342,12 +324,7 @@ class BwdDkdvSm90:
         col_lse2 = cute.make_rmem_tensor(cute.make_layout(num_cols), Float32)
         col_dsum = cute.make_rmem_tensor(cute.make_layout(num_cols), Float32)
 
-        logit_scale = softmax_scale
-        tanh_in_scale = Float32(1.0)
-        if softcap > Float32(0.0):
-            logit_scale = softcap
-            tanh_in_scale = softmax_scale / softcap
-        scale_log2 = logit_scale * LOG2E
+        logit_scale, tanh_in_scale, scale_log2 = softmax_scales(softmax_scale, softcap)
 
         kv_state = pipeline.make_pipeline_state(pipeline.PipelineUserType.Consumer, self.kv_stages)
         q_state = pipeline.make_pipeline_state(pipeline.PipelineUserType.Consumer, self.stages)
@@ -462,19 +439,5 @@ def compile_variant(variant, arch):
         raise ValueError(f"unsupported bwd_dkdv_sm90 variant {variant!r}; supported: dtype in {tuple(DTYPES)}, "
                          f"head_dim in {HEAD_DIMS}, mask in {MASKS}")
     dtype_name, d = variant[:2]
-    dtype = DTYPES[dtype_name]
-    total_q, total_k, heads, heads_kv, batch, batch1 = (cute.sym_int() for _ in range(6))
-    i32, f32 = cutlass.Int32, cutlass.Float32
-    args = (
-        row_major(dtype, (total_q, heads, d), 16),
-        row_major(dtype, (total_k, heads_kv, d), 16),
-        row_major(dtype, (total_k, heads_kv, d), 16),
-        row_major(dtype, (total_q, heads, d), 16),
-        row_major(f32, (heads, total_q), 4), row_major(f32, (heads, total_q), 4),
-        row_major(i32, (batch1,), 4), row_major(i32, (batch1,), 4), row_major(i32, (batch,), 4),
-        row_major(i32, (batch,), 4), row_major(i32, (batch1,), 4),
-        row_major(dtype, (total_k, heads_kv, d), 16), row_major(dtype, (total_k, heads_kv, d), 16),
-        f32(1.0), f32(0.0), i32(-1), i32(-1), i32(1),
-        make_fake_stream(),
-    )
+    args = backward_compile_args(DTYPES[dtype_name], d, ("k", "k"))
     return cute.compile(BwdDkdvSm90(variant), *args, options=f"--gpu-arch {arch}")

@@ -27,8 +27,6 @@ mask it sees the most keys). Producer warp 0 issues the TMA loads, consumers (2 
 compute; both walk the same tile list, so no mailbox is needed.
 """
 
-import math
-
 import cutlass
 import cutlass.cute as cute
 import cutlass.pipeline as pipeline
@@ -36,13 +34,12 @@ import cutlass.utils as utils
 import cutlass.utils.hopper_helpers as sm90_utils
 from cutlass import Float32, Int32, const_expr
 from cutlass.cute.nvgpu import cpasync, warpgroup
-from cutlass.cute.runtime import make_fake_stream
 from cutlass.tensor_utils import LayoutEnum
 import cuda.bindings.driver as cuda
 
-from jax_fa4.kernels._abi import row_major
-from jax_fa4.kernels._sm90 import (acc_as_a_layout, acc_mn, decode_block_tile, gemm_rs, gemm_ss, key_block_range,
-                                   make_mma_rs, make_mma_ss, mask_scores, zero_unused_rows)
+from jax_fa4.kernels._sm90 import (acc_as_a_layout, acc_mn, backward_compile_args, decode_block_tile, dim_major,
+                                   gemm_rs, gemm_ss, key_block_range, make_mma_rs, make_mma_ss, mask_scores,
+                                   seq_major, softmax_scales, tma_pipeline, zero_unused_rows)
 
 DTYPES = {"bf16": cutlass.BFloat16, "fp16": cutlass.Float16}
 HEAD_DIMS = (64, 96, 128, 192, 256)
@@ -54,7 +51,6 @@ TILE_Q = 128  # query rows per tile (2 consumer warpgroups x 64)
 TILE_K = {64: 64, 96: 64, 128: 64, 192: 32, 256: 32}  # keys per streamed block (smem: Q + dO take 128 KiB at D=256)
 SMEM_BUDGET = 226 * 1024  # of the 227 KiB a CTA may use; the rest holds the barriers
 MAX_STAGES = 3
-LOG2E = math.log2(math.e)
 NUM_THREADS = 384
 PRODUCER_REGS = 24
 CONSUMER_REGS = 240
@@ -112,12 +108,8 @@ class BwdDqSm90:
                  window_left: Int32, window_right: Int32, num_ctas: Int32, stream: cuda.CUstream):
         tm, tn, d = self.tile_m, self.tile_n, self.hdim
         # TMA views (seq, d, head) with d contiguous; K also as (d, seq, head): the MN-major B operand of dS K.
-        def seq_view(x):
-            return cute.make_tensor(x.iterator, cute.make_layout((x.shape[0], d, x.shape[1]),
-                                                                 stride=(x.stride[0], 1, x.stride[1])))
-        mQ, mdO, mK, mV = seq_view(q), seq_view(dout), seq_view(k), seq_view(v)
-        mKt = cute.make_tensor(k.iterator, cute.make_layout((d, k.shape[0], k.shape[1]),
-                                                            stride=(1, k.stride[0], k.stride[1])))
+        mQ, mdO, mK, mV = (seq_major(x, d) for x in (q, dout, k, v))
+        mKt = dim_major(k, d)
 
         sQ_layout = sm90_utils.make_smem_layout_a(LayoutEnum.ROW_MAJOR, (tm, tn, d), self.dtype, 1)
         sK_layout = sm90_utils.make_smem_layout_b(LayoutEnum.ROW_MAJOR, (tm, tn, d), self.dtype, self.stages)
@@ -169,14 +161,8 @@ class BwdDqSm90:
 
         smem = utils.SmemAllocator()
         storage = smem.allocate(self.shared_storage)
-        one_thread = pipeline.CooperativeGroup(pipeline.Agent.Thread, 1)
-        consumer_warps = pipeline.CooperativeGroup(pipeline.Agent.Thread, 8)
-        pipe_q = pipeline.PipelineTmaAsync.create(
-            barrier_storage=storage.mbar_q.data_ptr(), num_stages=1, producer_group=one_thread,
-            consumer_group=consumer_warps, tx_count=self.q_bytes, defer_sync=True)
-        pipe_kv = pipeline.PipelineTmaAsync.create(
-            barrier_storage=storage.mbar_kv.data_ptr(), num_stages=self.stages, producer_group=one_thread,
-            consumer_group=consumer_warps, tx_count=self.kv_bytes, defer_sync=True)
+        pipe_q = tma_pipeline(storage.mbar_q, 1, self.q_bytes)
+        pipe_kv = tma_pipeline(storage.mbar_kv, self.stages, self.kv_bytes)
         cute.arch.mbarrier_init_fence()
         cute.arch.sync_threads()
 
@@ -289,12 +275,7 @@ class BwdDqSm90:
         row_lse2 = cute.make_rmem_tensor(cute.make_layout(num_rows), Float32)
         row_dsum = cute.make_rmem_tensor(cute.make_layout(num_rows), Float32)
 
-        logit_scale = softmax_scale
-        tanh_in_scale = Float32(1.0)
-        if softcap > Float32(0.0):
-            logit_scale = softcap
-            tanh_in_scale = softmax_scale / softcap
-        scale_log2 = logit_scale * LOG2E
+        logit_scale, tanh_in_scale, scale_log2 = softmax_scales(softmax_scale, softcap)
 
         q_state = pipeline.make_pipeline_state(pipeline.PipelineUserType.Consumer, 1)
         kv_state = pipeline.make_pipeline_state(pipeline.PipelineUserType.Consumer, self.stages)
@@ -364,19 +345,5 @@ def compile_variant(variant, arch):
         raise ValueError(f"unsupported bwd_dq_sm90 variant {variant!r}; supported: dtype in {tuple(DTYPES)}, "
                          f"head_dim in {HEAD_DIMS}, mask in {MASKS}")
     dtype_name, d, _ = variant
-    dtype = DTYPES[dtype_name]
-    total_q, total_k, heads, heads_kv, batch, batch1 = (cute.sym_int() for _ in range(6))
-    i32, f32 = cutlass.Int32, cutlass.Float32
-    args = (
-        row_major(dtype, (total_q, heads, d), 16),
-        row_major(dtype, (total_k, heads_kv, d), 16),
-        row_major(dtype, (total_k, heads_kv, d), 16),
-        row_major(dtype, (total_q, heads, d), 16),
-        row_major(f32, (heads, total_q), 4), row_major(f32, (heads, total_q), 4),
-        row_major(i32, (batch1,), 4), row_major(i32, (batch1,), 4), row_major(i32, (batch,), 4),
-        row_major(i32, (batch,), 4), row_major(i32, (batch1,), 4),
-        row_major(dtype, (total_q, heads, d), 16),
-        f32(1.0), f32(0.0), i32(-1), i32(-1), i32(1),
-        make_fake_stream(),
-    )
+    args = backward_compile_args(DTYPES[dtype_name], d, ("q",))
     return cute.compile(BwdDqSm90(variant), *args, options=f"--gpu-arch {arch}")

@@ -64,8 +64,6 @@ stored with 2-byte stores), tile_n tuning (FA uses 176 for D=128 non-causal), sp
 sequences that need it without partial buffers for every query row.
 """
 
-import math
-
 import cutlass
 import cutlass.cute as cute
 import cutlass.pipeline as pipeline
@@ -78,8 +76,9 @@ from cutlass.tensor_utils import LayoutEnum
 import cuda.bindings.driver as cuda
 
 from jax_fa4.kernels._abi import row_major
-from jax_fa4.kernels._sm90 import (acc_as_a_layout, acc_mn, gemm_rs, gemm_ss, key_block_range, make_mma_rs,
-                                   make_mma_ss, mask_scores)
+from jax_fa4.kernels._sm90 import (acc_as_a_layout, acc_mn, dim_major, gemm_rs, gemm_ss, key_block_range,
+                                   make_mma_rs, make_mma_ss, mask_scores, seq_major, softmax_scales,
+                                   tma_pipeline)
 
 DTYPES = {"bf16": cutlass.BFloat16, "fp16": cutlass.Float16}
 HEAD_DIMS = (64, 96, 128, 192, 256)
@@ -94,7 +93,6 @@ MAX_STAGES = 3
 TILE_STAGES = 2  # mailbox slots for scheduled tiles
 TILE_INFO = 6  # mailbox fields: valid, sequence, head, m-block, split, splits of the sequence
 Q_CHUNK = 8  # rows per TMA load of a GQA-packed Q tile (one 128-byte swizzle atom high)
-LOG2E = math.log2(math.e)
 _DEBUG = bool(int(__import__('os').environ.get('FWD_SM90_DEBUG', '0')))
 NUM_THREADS = 384
 PRODUCER_REGS = 24
@@ -165,12 +163,7 @@ class FwdSm90:
         tm, tn, d, dv = self.tile_m, self.tile_n, self.hdim, self.hdim_v
         # TMA views: Q/K as (seq, d, head) with d contiguous; V as (dv, seq, head) so that it is the N-major
         # B operand of O = P V.
-        mQ = cute.make_tensor(q.iterator, cute.make_layout((q.shape[0], d, q.shape[1]),
-                                                           stride=(q.stride[0], 1, q.stride[1])))
-        mK = cute.make_tensor(k.iterator, cute.make_layout((k.shape[0], d, k.shape[1]),
-                                                           stride=(k.stride[0], 1, k.stride[1])))
-        mVt = cute.make_tensor(v.iterator, cute.make_layout((dv, v.shape[0], v.shape[1]),
-                                                            stride=(1, v.stride[0], v.stride[1])))
+        mQ, mK, mVt = seq_major(q, d), seq_major(k, d), dim_major(v, dv)
 
         tiled_mma_qk = self.make_mma_qk()
         tiled_mma_pv = self.make_mma_pv()
@@ -245,17 +238,9 @@ class FwdSm90:
         smem = utils.SmemAllocator()
         storage = smem.allocate(self.shared_storage)
 
-        one_thread = pipeline.CooperativeGroup(pipeline.Agent.Thread, 1)
-        consumer_warps = pipeline.CooperativeGroup(pipeline.Agent.Thread, 8)
-        pipe_q = pipeline.PipelineTmaAsync.create(
-            barrier_storage=storage.mbar_q.data_ptr(), num_stages=self.q_stages, producer_group=one_thread,
-            consumer_group=consumer_warps, tx_count=self.q_bytes, defer_sync=True)
-        pipe_k = pipeline.PipelineTmaAsync.create(
-            barrier_storage=storage.mbar_k.data_ptr(), num_stages=self.stages, producer_group=one_thread,
-            consumer_group=consumer_warps, tx_count=self.k_bytes, defer_sync=True)
-        pipe_v = pipeline.PipelineTmaAsync.create(
-            barrier_storage=storage.mbar_v.data_ptr(), num_stages=self.stages, producer_group=one_thread,
-            consumer_group=consumer_warps, tx_count=self.v_bytes, defer_sync=True)
+        pipe_q = tma_pipeline(storage.mbar_q, self.q_stages, self.q_bytes)
+        pipe_k = tma_pipeline(storage.mbar_k, self.stages, self.k_bytes)
+        pipe_v = tma_pipeline(storage.mbar_v, self.stages, self.v_bytes)
         # Tile mailbox: the whole producer warp arrives (lane 0 wrote the slot), every consumer thread releases.
         pipe_tile = pipeline.PipelineAsync.create(
             barrier_storage=storage.mbar_tile.data_ptr(), num_stages=TILE_STAGES,
@@ -505,12 +490,7 @@ class FwdSm90:
         row_corr = cute.make_rmem_tensor(cute.make_layout(num_rows), Float32)
 
         # Softcap folds the scale into tanh's argument; the exp2 scale is then softcap * log2(e).
-        logit_scale = softmax_scale
-        tanh_in_scale = Float32(1.0)
-        if softcap > Float32(0.0):
-            logit_scale = softcap
-            tanh_in_scale = softmax_scale / softcap
-        scale_log2 = logit_scale * LOG2E
+        logit_scale, tanh_in_scale, scale_log2 = softmax_scales(softmax_scale, softcap)
 
         tile_state = pipeline.make_pipeline_state(pipeline.PipelineUserType.Consumer, TILE_STAGES)
         q_state = pipeline.make_pipeline_state(pipeline.PipelineUserType.Consumer, self.q_stages)
