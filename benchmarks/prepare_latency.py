@@ -1,10 +1,11 @@
 """Prepare-kernel latency by batch size: `python -m benchmarks.prepare_latency [--out FILE]`.
 
 Times `prepare_scheduler_metadata` (the GPU prepare kernel and the jnp path) for batches of 8, 128, 1024 and 16384
-sequences with log-normal lengths (32 query heads, 8 KV heads, head dim 128, causal) two ways: one jitted call at a
-time (the harness's timer: includes host dispatch, which dominates for a kernel of a few microseconds), and 32
-dependent prepares chained inside one program (device time per prepare, plus one tiny add). Prints a table and
-optionally writes JSON.
+sequences with log-normal lengths (32 query heads, 8 KV heads, head dim 128, causal) three ways: one jitted call at a
+time (the harness's timer: includes host dispatch, which dominates for a kernel of a few microseconds), 32
+dependent prepares chained inside one program (per prepare, plus one tiny add; still paced by the host's launch of
+each op when the ops are shorter than that), and the GPU time of the kernels themselves from a profiler trace
+(benchmarks.timing.kernel_time). Prints a table and optionally writes JSON.
 """
 
 from __future__ import annotations
@@ -68,8 +69,11 @@ def measure_all(batches=BATCHES):
             chained = jax.jit(lambda c, impl=impl: _chain(c, impl, longest))
             jax.block_until_ready(chained(cu))
             t_chain = timing.measure(chained, [(cu,)], min_reps=10, max_seconds=1.0)
+            kernels = timing.kernel_time(fn, (cu,))
             rows.append({"batch": batch, "impl": impl, "status": "ok", "us": t["median_s"] * 1e6,
-                         "in_graph_us": t_chain["median_s"] / CHAIN * 1e6})
+                         "in_graph_us": t_chain["median_s"] / CHAIN * 1e6,
+                         "gpu_us": None if kernels is None else kernels["us"],
+                         "gpu_kernels": None if kernels is None else kernels["kernels"]})
     return rows
 
 
@@ -79,14 +83,15 @@ def main(argv=None):
     args = parser.parse_args(argv)
     rows = measure_all()
     print(f"device: {jax.devices()[0].device_kind}")
-    print("| batch | prepare kernel: per jit call (us) | in a chain of 32 (us) | jnp path: per jit call (us) | "
-          "in a chain of 32 (us) |\n|---:|---:|---:|---:|---:|")
+    print("| batch | prepare kernel: per jit call (us) | in a chain of 32 (us) | GPU time (us) | "
+          "jnp path: per jit call (us) | in a chain of 32 (us) | GPU time (us) |\n|---:|---:|---:|---:|---:|---:|---:|")
     for batch in BATCHES:
         cells = []
         for impl in ("kernel", "xla"):
             row = next(r for r in rows if r["batch"] == batch and r["impl"] == impl)
-            cells += ([f"{row['us']:.1f}", f"{row['in_graph_us']:.1f}"] if row["status"] == "ok"
-                      else [row["status"][:40], ""])
+            gpu = "-" if row.get("gpu_us") is None else f"{row['gpu_us']:.1f}"
+            cells += ([f"{row['us']:.1f}", f"{row['in_graph_us']:.1f}", gpu] if row["status"] == "ok"
+                      else [row["status"][:40], "", ""])
         print(f"| {batch} | " + " | ".join(cells) + " |")
     if args.out:
         with open(args.out, "w") as f:

@@ -14,8 +14,10 @@ import cutlass.cute as cute
 import cutlass.pipeline as pipeline
 import cutlass.utils.hopper_helpers as sm90_utils
 from cutlass import Float32, Int32
+from cutlass._mlir.dialects import llvm
 from cutlass.cute.nvgpu import warpgroup
 from cutlass.cute.runtime import make_fake_stream
+from cutlass.cutlass_dsl import T, dsl_user_op
 
 from jax_fa4.kernels._abi import row_major
 
@@ -36,6 +38,24 @@ def acc_as_a_layout(acc_layout):
     s, d = acc_layout.shape, acc_layout.stride
     return cute.make_layout(((s[0][0], s[0][1], 2), s[1], (s[2], s[0][2] // 2)),
                             stride=((d[0][0], d[0][1], d[0][2]), d[1], (d[2], 2 * d[0][2])))
+
+
+@dsl_user_op
+def _cvt_pack(lo, hi, ptx_type: str, *, loc=None, ip=None):
+    """Two f32 -> one 32-bit register holding (lo, hi) as bf16x2 / f16x2 (round to nearest)."""
+    return Int32(llvm.inline_asm(T.i32(), [Float32(hi).ir_value(loc=loc, ip=ip), Float32(lo).ir_value(loc=loc, ip=ip)],
+                                 f"cvt.rn.{ptx_type}.f32 $0, $1, $2;", "=r,f,f", has_side_effects=False,
+                                 is_align_stack=False, asm_dialect=llvm.AsmDialect.AD_ATT))
+
+
+def convert_packed(src, dst):
+    """dst (bf16 / fp16 register tensor, same storage order as src) = src (f32), two elements per instruction,
+    written as 32-bit registers. Why: a plain element-wise conversion leaves bf16 pairs in 16-bit registers that
+    are repacked right before the wgmma that reads them, and ptxas then serialises the pipelined wgmmas (C7512)."""
+    ptx_type = "bf16x2" if dst.element_type == cutlass.BFloat16 else "f16x2"
+    packed = cute.recast_tensor(dst, Int32)
+    for i in range(cute.size(packed)):
+        packed[i] = _cvt_pack(src[2 * i], src[2 * i + 1], ptx_type)
 
 
 def make_mma_ss(dtype, tile_m, tile_n):
@@ -135,10 +155,14 @@ def key_block_range(mask: cutlass.Constexpr, rows: Int32, tile_n: cutlass.Conste
 @cute.jit
 def mask_scores(mask: cutlass.Constexpr, rows: Int32, tile_n: cutlass.Constexpr,
                 acc_S_mn: cute.Tensor, tScS_mn: cute.Tensor, n: Int32, row0: Int32, sq: Int32, sk: Int32,
-                window_left: Int32, window_right: Int32):
+                window_left: Int32, window_right: Int32, tScS0_mn=None):
     """-inf on the scores of keys a query row may not see (keys >= seqlen_k, the causal diagonal, window edges),
     for key block n and the tile whose row r is query row0 + r % rows (rows < tile height when GQA heads are packed
-    head-major into the tile); skipped for blocks inside every bound (decided per block at run time)."""
+    head-major into the tile); skipped for blocks inside every bound (decided per block at run time).
+
+    tScS0_mn (optional): thread 0's coordinates (compile-time). A thread's column c is then its column 0 plus thread
+    0's column c, so each bound is shifted once per row and every element compares against an immediate: no
+    per-column registers stay live (they pushed the D=128 forward past its register budget)."""
     off = sk - sq
     col0 = n * tile_n
     need = col0 + tile_n > sk
@@ -148,19 +172,25 @@ def mask_scores(mask: cutlass.Constexpr, rows: Int32, tile_n: cutlass.Constexpr,
         need = need or (window_right >= 0 and col0 + tile_n - 1 > row0 + off + window_right)
         need = need or (window_left >= 0 and col0 < row0 + rows - 1 + off - window_left)
     if need:
+        base = col0
+        if cutlass.const_expr(tScS0_mn is not None):
+            base = col0 + tScS_mn[0, 0][1] - tScS0_mn[0, 0][1]
         for r in cutlass.range_constexpr(cute.size(acc_S_mn, mode=[0])):
             i = row0 + tScS_mn[r, 0][0] % rows
-            lim_hi = sk - col0  # keys [lim_lo, lim_hi) of this row, relative to col0
-            lim_lo = -col0
+            lim_hi = sk - base  # keys [lim_lo, lim_hi) of this row, relative to base
+            lim_lo = -base
             if cutlass.const_expr(mask == "causal"):
-                lim_hi = cutlass.min(lim_hi, i + off + 1 - col0)
+                lim_hi = cutlass.min(lim_hi, i + off + 1 - base)
             if cutlass.const_expr(mask == "local"):
                 if window_right >= 0:
-                    lim_hi = cutlass.min(lim_hi, i + off + window_right + 1 - col0)
+                    lim_hi = cutlass.min(lim_hi, i + off + window_right + 1 - base)
                 if window_left >= 0:
-                    lim_lo = i + off - window_left - col0
+                    lim_lo = i + off - window_left - base
             for c in cutlass.range_constexpr(cute.size(acc_S_mn, mode=[1])):
-                j = tScS_mn[0, c][1]
+                if cutlass.const_expr(tScS0_mn is not None):
+                    j = tScS0_mn[0, c][1]
+                else:
+                    j = tScS_mn[0, c][1]
                 if j >= lim_hi or j < lim_lo:
                     acc_S_mn[r, c] = -Float32.inf
 

@@ -32,7 +32,8 @@ from cutlass.cute.nvgpu import cpasync, warpgroup
 from cutlass.tensor_utils import LayoutEnum
 import cuda.bindings.driver as cuda
 
-from jax_fa4.kernels._sm90 import (acc_as_a_layout, acc_mn, backward_compile_args, decode_block_tile, dim_major,
+from jax_fa4.kernels._sm90 import (acc_as_a_layout, acc_mn, backward_compile_args, convert_packed,
+                                   decode_block_tile, dim_major,
                                    gemm_rs, gemm_ss, make_mma_rs, make_mma_ss, seq_major, softmax_scales,
                                    tma_pipeline, zero_unused_rows)
 
@@ -311,9 +312,7 @@ class BwdDkdvSm90:
         acc_dK = thr_kv.make_fragment_C(thr_kv.partition_shape_C((tk, d)))
         acc_dV = thr_kv.make_fragment_C(thr_kv.partition_shape_C((tk, d)))
         tP = cute.make_rmem_tensor(acc_as_a_layout(acc_S.layout), self.dtype)
-        tP_as_acc = cute.make_tensor(tP.iterator, acc_S.layout)
         tdS = cute.make_rmem_tensor(acc_as_a_layout(acc_S.layout), self.dtype)
-        tdS_as_acc = cute.make_tensor(tdS.iterator, acc_S.layout)
         acc_S_mn = acc_mn(acc_S)
         acc_dP_mn = acc_mn(acc_dP)
         acc_dK_mn = acc_mn(acc_dK)
@@ -359,10 +358,10 @@ class BwdDkdvSm90:
                         self.scores_to_p_ds(acc_S, acc_S_mn, acc_dP_mn, tScS_mn, col_lse2, col_dsum, n_block, m,
                                             sq, sk, window_left, window_right, softcap, tanh_in_scale, scale_log2)
                         if const_expr(self.want_dv):
-                            tP_as_acc.store(acc_S.load().to(self.dtype))
+                            convert_packed(acc_S, tP)
                             gemm_rs(self.make_mma_kv(), acc_dV, tP, tKVrdOt, q_state.index)
                         if const_expr(self.want_dk):
-                            tdS_as_acc.store(acc_dP.load().to(self.dtype))
+                            convert_packed(acc_dP, tdS)
                             gemm_rs(self.make_mma_kv(), acc_dK, tdS, tKVrQt, q_state.index)
                         warpgroup.wait_group(0)
                         pipe_q.consumer_release(q_state)
@@ -417,6 +416,7 @@ class BwdDkdvSm90:
                 need = window_right >= 0 and j0 + tk - 1 > i0 + off + window_right
                 need = need or (window_left >= 0 and j0 < i0 + tq - 1 + off - window_left)
             if need:
+                tScS0_mn = acc_mn(self.make_mma_s().get_slice(0).partition_C(cute.make_identity_tensor((tk, tq))))
                 for r in cutlass.range_constexpr(cute.size(acc_S_mn, mode=[0])):
                     j = j0 + tScS_mn[r, 0][0]
                     # query columns [lo, hi) (absolute) that see key j
@@ -428,8 +428,13 @@ class BwdDkdvSm90:
                             lo = j - off - window_right
                         if window_left >= 0:
                             hi = j - off + window_left + 1
+                    # column c of this thread = its column 0 + thread 0's column c (compile time): shift the
+                    # bounds once per row, compare every element with an immediate
+                    base = i0 + tScS_mn[0, 0][1] - tScS0_mn[0, 0][1]
+                    lo = lo - base
+                    hi = hi - base
                     for c in cutlass.range_constexpr(cute.size(acc_S_mn, mode=[1])):
-                        i = i0 + tScS_mn[0, c][1]
+                        i = tScS0_mn[0, c][1]
                         if i < lo or i >= hi:
                             acc_S_mn[r, c] = -Float32.inf
 

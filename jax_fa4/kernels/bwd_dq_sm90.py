@@ -37,7 +37,8 @@ from cutlass.cute.nvgpu import cpasync, warpgroup
 from cutlass.tensor_utils import LayoutEnum
 import cuda.bindings.driver as cuda
 
-from jax_fa4.kernels._sm90 import (acc_as_a_layout, acc_mn, backward_compile_args, decode_block_tile, dim_major,
+from jax_fa4.kernels._sm90 import (acc_as_a_layout, acc_mn, backward_compile_args, convert_packed,
+                                   decode_block_tile, dim_major,
                                    gemm_rs, gemm_ss, key_block_range, make_mma_rs, make_mma_ss, mask_scores,
                                    seq_major, softmax_scales, tma_pipeline, zero_unused_rows)
 
@@ -265,7 +266,6 @@ class BwdDqSm90:
         acc_dP = thr_s.make_fragment_C(thr_s.partition_shape_C((tm, tn)))
         acc_dQ = thr_dq.make_fragment_C(thr_dq.partition_shape_C((tm, self.hdim)))
         tdS = cute.make_rmem_tensor(acc_as_a_layout(acc_S.layout), self.dtype)
-        tdS_as_acc = cute.make_tensor(tdS.iterator, acc_S.layout)
         acc_S_mn = acc_mn(acc_S)
         acc_dP_mn = acc_mn(acc_dP)
         acc_dQ_mn = acc_mn(acc_dQ)
@@ -305,7 +305,7 @@ class BwdDqSm90:
                     warpgroup.wait_group(0)
                     self.scores_to_ds(acc_S, acc_S_mn, acc_dP_mn, tScS_mn, row_lse2, row_dsum, n, row0, sq, sk,
                                       window_left, window_right, softcap, tanh_in_scale, scale_log2)
-                    tdS_as_acc.store(acc_dP.load().to(self.dtype))
+                    convert_packed(acc_dP, tdS)
                     gemm_rs(self.make_mma_dq(), acc_dQ, tdS, tdQrKt, kv_state.index)
                     warpgroup.wait_group(0)
                     pipe_kv.consumer_release(kv_state)
@@ -327,8 +327,10 @@ class BwdDqSm90:
         if softcap > Float32(0.0):
             for e in cutlass.range_constexpr(cute.size(acc_S)):
                 acc_S[e] = cute.math.tanh(acc_S[e] * tanh_in_scale)
+        tScS0_mn = acc_mn(self.make_mma_s().get_slice(0).partition_C(
+            cute.make_identity_tensor((self.tile_m, self.tile_n))))
         mask_scores(self.mask, self.tile_m, self.tile_n, acc_S_mn, tScS_mn, n, row0, sq, sk, window_left,
-                    window_right)
+                    window_right, tScS0_mn)
         for r in cutlass.range_constexpr(cute.size(acc_S_mn, mode=[0])):
             for c in cutlass.range_constexpr(cute.size(acc_S_mn, mode=[1])):
                 x = acc_S_mn[r, c]
