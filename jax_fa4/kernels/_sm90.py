@@ -32,6 +32,12 @@ def acc_mn(t):
     return cute.make_tensor(t.iterator, layout)
 
 
+def thread0_coords(tiled_mma, shape):
+    """(rows, cols) coordinates that thread 0 holds in a `shape` accumulator of `tiled_mma`: compile-time values.
+    Any thread's column c is its own column 0 plus thread 0's column c, which lets masks compare with immediates."""
+    return acc_mn(tiled_mma.get_slice(0).partition_C(cute.make_identity_tensor(shape)))
+
+
 def acc_as_a_layout(acc_layout):
     """Register layout of the RS-wgmma A operand ((2, 2, 2), M, K/16) over the same storage order as the
     accumulator ((2, 2, N/8), M, N): a k16 slice of A is two consecutive n8 chunks of C."""
@@ -155,14 +161,14 @@ def key_block_range(mask: cutlass.Constexpr, rows: Int32, tile_n: cutlass.Conste
 @cute.jit
 def mask_scores(mask: cutlass.Constexpr, rows: Int32, tile_n: cutlass.Constexpr,
                 acc_S_mn: cute.Tensor, tScS_mn: cute.Tensor, n: Int32, row0: Int32, sq: Int32, sk: Int32,
-                window_left: Int32, window_right: Int32, tScS0_mn=None):
+                window_left: Int32, window_right: Int32, tScS0_mn: cute.Tensor):
     """-inf on the scores of keys a query row may not see (keys >= seqlen_k, the causal diagonal, window edges),
     for key block n and the tile whose row r is query row0 + r % rows (rows < tile height when GQA heads are packed
     head-major into the tile); skipped for blocks inside every bound (decided per block at run time).
 
-    tScS0_mn (optional): thread 0's coordinates (compile-time). A thread's column c is then its column 0 plus thread
-    0's column c, so each bound is shifted once per row and every element compares against an immediate: no
-    per-column registers stay live (they pushed the D=128 forward past its register budget)."""
+    tScS0_mn: thread 0's coordinates (thread0_coords). A thread's column c is its column 0 plus thread 0's column c,
+    so each bound is shifted once per row and every element compares against an immediate: no per-column registers
+    stay live (they pushed the D=128 forward past its register budget)."""
     off = sk - sq
     col0 = n * tile_n
     need = col0 + tile_n > sk
@@ -172,9 +178,7 @@ def mask_scores(mask: cutlass.Constexpr, rows: Int32, tile_n: cutlass.Constexpr,
         need = need or (window_right >= 0 and col0 + tile_n - 1 > row0 + off + window_right)
         need = need or (window_left >= 0 and col0 < row0 + rows - 1 + off - window_left)
     if need:
-        base = col0
-        if cutlass.const_expr(tScS0_mn is not None):
-            base = col0 + tScS_mn[0, 0][1] - tScS0_mn[0, 0][1]
+        base = col0 + tScS_mn[0, 0][1] - tScS0_mn[0, 0][1]
         for r in cutlass.range_constexpr(cute.size(acc_S_mn, mode=[0])):
             i = row0 + tScS_mn[r, 0][0] % rows
             lim_hi = sk - base  # keys [lim_lo, lim_hi) of this row, relative to base
@@ -187,10 +191,7 @@ def mask_scores(mask: cutlass.Constexpr, rows: Int32, tile_n: cutlass.Constexpr,
                 if window_left >= 0:
                     lim_lo = i + off - window_left - base
             for c in cutlass.range_constexpr(cute.size(acc_S_mn, mode=[1])):
-                if cutlass.const_expr(tScS0_mn is not None):
-                    j = tScS0_mn[0, c][1]
-                else:
-                    j = tScS_mn[0, c][1]
+                j = tScS0_mn[0, c][1]
                 if j >= lim_hi or j < lim_lo:
                     acc_S_mn[r, c] = -Float32.inf
 

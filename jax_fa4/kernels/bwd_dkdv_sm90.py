@@ -32,10 +32,9 @@ from cutlass.cute.nvgpu import cpasync, warpgroup
 from cutlass.tensor_utils import LayoutEnum
 import cuda.bindings.driver as cuda
 
-from jax_fa4.kernels._sm90 import (acc_as_a_layout, acc_mn, backward_compile_args, convert_packed,
-                                   decode_block_tile, dim_major,
-                                   gemm_rs, gemm_ss, make_mma_rs, make_mma_ss, seq_major, softmax_scales,
-                                   tma_pipeline, zero_unused_rows)
+from jax_fa4.kernels._sm90 import (acc_as_a_layout, acc_mn, backward_compile_args, convert_packed, decode_block_tile,
+                                   dim_major, gemm_rs, gemm_ss, make_mma_rs, make_mma_ss, seq_major, softmax_scales,
+                                   thread0_coords, tma_pipeline, zero_unused_rows)
 
 DTYPES = {"bf16": cutlass.BFloat16, "fp16": cutlass.Float16}
 HEAD_DIMS = (64, 96, 128, 192, 256)
@@ -416,7 +415,7 @@ class BwdDkdvSm90:
                 need = window_right >= 0 and j0 + tk - 1 > i0 + off + window_right
                 need = need or (window_left >= 0 and j0 < i0 + tq - 1 + off - window_left)
             if need:
-                tScS0_mn = acc_mn(self.make_mma_s().get_slice(0).partition_C(cute.make_identity_tensor((tk, tq))))
+                tScS0_mn = thread0_coords(self.make_mma_s(), (tk, tq))
                 for r in cutlass.range_constexpr(cute.size(acc_S_mn, mode=[0])):
                     j = j0 + tScS_mn[r, 0][0]
                     # query columns [lo, hi) (absolute) that see key j

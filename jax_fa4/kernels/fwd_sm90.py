@@ -80,9 +80,8 @@ import cuda.bindings.driver as cuda
 
 from jax_fa4.kernels._abi import row_major
 from jax_fa4.kernels._sm90 import (acc_as_a_layout, acc_mn, convert_packed, dim_major, gemm_rs, gemm_ss,
-                                   key_block_range,
-                                   make_mma_rs, make_mma_ss, mask_scores, seq_major, softmax_scales,
-                                   tma_pipeline)
+                                   key_block_range, make_mma_rs, make_mma_ss, mask_scores, seq_major, softmax_scales,
+                                   thread0_coords, tma_pipeline)
 
 DTYPES = {"bf16": cutlass.BFloat16, "fp16": cutlass.Float16}
 HEAD_DIMS = (64, 96, 128, 192, 256)
@@ -604,10 +603,8 @@ class FwdSm90:
         if softcap > Float32(0.0):
             for e in cutlass.range_constexpr(cute.size(acc_S)):
                 acc_S[e] = cute.math.tanh(acc_S[e] * tanh_in_scale)
-        tScS0_mn = acc_mn(self.make_mma_qk().get_slice(0).partition_C(
-            cute.make_identity_tensor((self.tile_m, self.tile_n))))
         mask_scores(self.mask, rows, self.tile_n, acc_S_mn, tScS_mn, n, row0, sq, sk, window_left, window_right,
-                    tScS0_mn)
+                    thread0_coords(self.make_mma_qk(), (self.tile_m, self.tile_n)))
         for r in cutlass.range_constexpr(cute.size(acc_S_mn, mode=[0])):
             mx = acc_S_mn[r, 0]
             for c in cutlass.range_constexpr(1, cute.size(acc_S_mn, mode=[1])):
