@@ -19,6 +19,8 @@ CONFIGS = (
     dict(num_heads=4, num_kv_heads=2, head_dim=128, window_size=(-1, 33), num_splits=5, num_sms=7,
          l2_bytes=1 << 20, dtype=jnp.float32),
     dict(num_heads=32, num_kv_heads=8, head_dim=128, num_splits=1, tile_m=16, tile_n=16),
+    # causal with a query step (64) that neither divides nor is a multiple of tile_n: the kernel's pair walk
+    dict(num_heads=8, num_kv_heads=2, head_dim=64, causal=True, pack_gqa=False, tile_m=64, tile_n=48),
 )
 CASES = 210
 
@@ -105,3 +107,26 @@ def test_prepare_kernel_empty_and_single():
         for name in LEAVES:
             np.testing.assert_array_equal(np.asarray(getattr(got, name)), np.asarray(getattr(want, name)),
                                           err_msg=f"{name} sq={sq} sk={sk}")
+
+
+@pytest.mark.gpu
+def test_prepare_kernel_keys_too_long_to_pack():
+    """Sequences whose longest query tile visits >= 2**21 KV blocks take the kernel's unpacked sort (two words per
+    pair); the rest of the batch (and the other chunk of the large variant) the packed one. seqused_k makes such
+    lengths without memory."""
+    rng = np.random.default_rng(7)
+    for batch in (5, 700, 1500):
+        sq = rng.integers(1, 300, batch).astype(np.int32)
+        sk = rng.integers(1, 3000, batch).astype(np.int32)
+        sk[rng.choice(batch, 3, replace=False)] = rng.integers(1 << 28, 1 << 29, 3)
+        sk[0] = 1 << 28  # ties with distinct indices
+        sk[batch - 1] = 1 << 28
+        cu_q, cu_k = jnp.asarray(_cu(sq)), jnp.asarray(_cu(np.minimum(sk, 5)))
+        kw = dict(max_seqlen_q=300, max_seqlen_k=1 << 29, num_heads=32, num_kv_heads=8, head_dim=128, causal=True)
+        fns = {impl: jax.jit(lambda a, b, u, impl=impl: prepare_scheduler_metadata(
+            a, b, seqused_k=u, implementation=impl, **kw)) for impl in ("kernel", "xla")}
+        got, want = (fns[impl](cu_q, cu_k, jnp.asarray(sk)) for impl in ("kernel", "xla"))
+        assert int(np.asarray(want.num_splits).max()) >= 1
+        for name in LEAVES:
+            np.testing.assert_array_equal(np.asarray(getattr(got, name)), np.asarray(getattr(want, name)),
+                                          err_msg=f"{name} batch={batch}")
