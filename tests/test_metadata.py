@@ -233,7 +233,9 @@ def test_check_matches_messages():
 def test_defaults_and_validation():
     assert metadata.default_tiles(128) == (128, 128)
     assert metadata.default_tiles(128, masked=False) == (128, 176)
-    assert metadata.default_tiles(96, masked=False) == (128, 128)
+    assert metadata.default_tiles(96, masked=False) == (128, 160)
+    assert metadata.default_tiles(64, masked=False) == (128, 192)
+    assert metadata.default_tiles(192, masked=False) == (128, 96)
     assert metadata.make_config(num_heads=8, num_kv_heads=8, head_dim=128).tile_n == 176
     assert metadata.make_config(num_heads=8, num_kv_heads=8, head_dim=128, window_size=(-1, 5)).tile_n == 128
     assert metadata.default_tiles(64, 64, "sm_90a") == (128, 128)
