@@ -9,8 +9,9 @@ The code below defines every field exactly (a traceable jnp implementation; test
 independent NumPy restatement it is tested against). The GPU prepare kernel (jax_fa4/kernels/prepare.py) must equal it bit
 for bit. Choices the spec left open, fixed here:
 
-* Tiles (`default_tiles`): sm90: tile_m = 128; tile_n = 128 for max(D, Dv) <= 128 (without a mask: 192 / 160 / 176 up to
-  D = 64 / 96 / 128), 96 for <= 192, 80 for <= 256 (the SM90 forward kernel's tiles: tests/test_fwd_build.py keeps them equal).
+* Tiles (`default_tiles`): sm90: tile_m = 128; tile_n = 128 for max(D, Dv) <= 128 (without a mask: 192 / 160 / 176
+  up to D = 64 / 96 / 128), 96 for <= 192, 80 for <= 256 (the SM90 forward kernel's tiles: tests/test_fwd_build.py
+  keeps them equal).
   sm100: 128 x 128 for every head dim.
 * GQA packing (`default_pack_gqa`): only when H != Hk, and then when packing makes the query tile of the longest
   sequence markedly fuller: eff(rows) = rows / (ceil(rows / tile_m) * tile_m); pack iff

@@ -41,8 +41,9 @@ Design notes
   through a 2-slot smem mailbox guarded by an mbarrier pipeline) and issues all TMA loads; warps 1..3 zero the
   padding rows. WG1/WG2 = consumers (setmaxnreg 240), rows 0..63 / 64..127 of the 128-row Q tile; both read the same
   K/V stages.
-- Tiles: tile_m = 128 (2 x wgmma m64), tile_n by head dim (TILE_N; TILE_N_UNMASKED for mask "none": at D = 128,
-  176 keys measured 2-4 % faster on an H100 than 128, dense 4x8192 bf16; 192 / 160 keys at D = 64 / 96), D = Dv. smem: Q (2 stages for masked
+- Tiles: tile_m = 128 (2 x wgmma m64), tile_n by head dim (TILE_N; TILE_N_UNMASKED for mask "none": at
+  D = 128, 176 keys measured 2-4 % faster on an H100 than 128, dense 4x8192 bf16; 192 / 160 keys at D = 64 / 96),
+  D = Dv. smem: Q (2 stages for masked
   variants where they fit, so the next tile's Q loads under this tile's work; else 1), K and V in separate
   TMA pipelines of `stages` stages each (K of block n can land while V of block n is still in flight; QK^T starts on
   K alone). Budget: see tile_config(); e.g. D=128: 2 x Q 32 KiB + 2 x (K 32 + V 32) KiB = 192 KiB.
@@ -92,7 +93,8 @@ CI_VARIANTS = (("bf16", 128, "causal"),)
 
 TILE_M = 128
 TILE_N = {64: 128, 96: 128, 128: 128, 192: 96, 256: 80}
-TILE_N_UNMASKED = {64: 192, 96: 160, 128: 176}  # wider KV tiles where no mask needs the square diagonal (FlashAttention-3's choice)
+# Wider KV tiles where no mask needs the square diagonal (FlashAttention-3's D=128 shape).
+TILE_N_UNMASKED = {64: 192, 96: 160, 128: 176}
 SMEM_BUDGET = 200 * 1024  # bytes of Q + K/V stages; H100 allows 227 KiB per CTA
 MAX_STAGES = 3
 TILE_STAGES = 2  # mailbox slots for scheduled tiles

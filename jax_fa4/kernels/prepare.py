@@ -200,9 +200,10 @@ def _sort(key, idx, real, bufs, tidx, packed: cutlass.Constexpr):
     that comes first, so a thread's role at a step is one bit of its index. Only the first `active` positions take
     part: `active` is the smallest power of two >= `real` (the chunk's real sequences); every position past it holds
     padding (key -1), which sorts after every real sequence anyway. The stages of size <= active leave positions
-    [0, active) in "before" order, so small batches skip most of the network. Partners closer than a warp are read with shuffles (no barrier); farther ones through
-    shared memory, each such step writing the other of two buffers than the step before, so one barrier per
-    step suffices (a buffer is rewritten only after every thread has passed the barrier behind its last read).
+    [0, active) in "before" order, so small batches skip most of the network. Partners closer than a warp are
+    read with shuffles (no barrier); farther ones through shared memory, each such step writing the other of two
+    buffers than the step before, so one barrier per step suffices (a buffer is rewritten only after every thread
+    has passed the barrier behind its last read).
     """
     active = cutlass.Int32(2)
     for _ in cutlass.range_constexpr(SORT_STEPS_LOG - 1):
@@ -334,8 +335,8 @@ def _n_blocks_sum_max(m, m_end, sq, sk, q_top, q_lo0, q_hi0, cfg):
     """(sum, max) of _n_blocks over query tiles m .. m_end - 1 (m < m_end) of one (sq, sk) sequence.
 
     For the masks _closed_sum_max does not cover (the walk never sees an unmasked sequence). Why not call
-    _n_blocks per tile: its four integer divisions dominated the prepare kernel. When a tile's query rows per head, step = tile_m / qpk, is whole (always
-    without GQA packing, and for every packable ratio), the raw window bounds of consecutive tiles, first row +
+    _n_blocks per tile: its four integer divisions dominated the prepare kernel. When a tile's query rows per head,
+    step = tile_m / qpk, is whole (always without GQA packing, and for every packable ratio), the raw window bounds of consecutive tiles, first row +
     offset - left and last row + offset + right, move by `step`, so their quotients by tile_n are carried from tile
     to tile with adds and one compare each (starting from _walk_start's quotients at tile 0). The clamps commute
     with the floor division: lo = max(0, raw_lo) and hi = min(sk - 1, raw_hi) (with right >= 0, the clamp of the
@@ -348,14 +349,10 @@ def _n_blocks_sum_max(m, m_end, sq, sk, q_top, q_lo0, q_hi0, cfg):
     tn = cfg.tile_n
     if cfg.whole_step:
         top = sk - 1
-        raw_lo = m * cfg.step + sk - sq - cfg.window_left
         raw_hi = (m + 1) * cfg.step - 1 + sk - sq + cfg.window_right
-        q_lo = q_lo0
         q_hi = q_hi0
         if m > 0:
-            q_lo = _floor_div(raw_lo, tn)
             q_hi = _floor_div(raw_hi, tn)
-        r_lo = raw_lo - q_lo * tn
         r_hi = raw_hi - q_hi * tn
         if cfg.window_left < 0:      # lo = 0: n = hi_blk + 1 while 0 <= hi
             while m < m_end and raw_hi < top:
@@ -371,6 +368,11 @@ def _n_blocks_sum_max(m, m_end, sq, sk, q_top, q_lo0, q_hi0, cfg):
                 total += (m_end - m) * n
                 most = cutlass.max(most, n)
         else:
+            raw_lo = m * cfg.step + sk - sq - cfg.window_left
+            q_lo = q_lo0
+            if m > 0:
+                q_lo = _floor_div(raw_lo, tn)
+            r_lo = raw_lo - q_lo * tn
             while m < m_end:
                 lo = cutlass.Int32(0)
                 lo_blk = cutlass.Int32(0)
