@@ -99,7 +99,7 @@ _kernel_attention.defvjp(_kernel_attention_fwd, _kernel_attention_bwd)
 def varlen_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, *, max_seqlen_q, max_seqlen_k, seqused_q=None,
                      seqused_k=None, softmax_scale=None, causal=False, window_size=(-1, -1), softcap=0.0,
                      num_splits=0, scheduler_metadata=None, return_lse=False, implementation=None,
-                     debug_checks=False, scheduler_mode="dynamic"):
+                     debug_checks=False, scheduler_mode="auto"):
     """Attention over a packed batch of variable-length sequences (FlashAttention's varlen conventions).
 
     Args:
@@ -120,10 +120,12 @@ def varlen_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, *, max_seqlen_q, max_s
       return_lse: also return the log-sum-exp.
       implementation: None (kernels when available for this call, else the reference), "xla", "kernel".
       debug_checks: check the length data (see below) with a host callback; raises at run time when violated.
-      scheduler_mode: how the forward kernel hands out tiles, one of SCHEDULER_MODES: "dynamic" (default: ~one
-        CTA per SM pulling tiles from an atomic counter, longest sequences first), "dynamic-fifo" (same, packed
-        order), "dynamic-two-ended" (same, the order walked from both ends at once: longest beside shortest),
-        "static" (CTA c takes tiles c, c + grid, ...), "single-tile" (one CTA per tile). Kernel path only.
+      scheduler_mode: how the forward kernel hands out tiles, one of SCHEDULER_MODES: "auto" (default:
+        "dynamic-two-ended" when the call packs GQA heads - decode-shaped or mostly short sequences - else
+        "dynamic"), "dynamic" (~one CTA per SM pulling tiles from an atomic counter, longest sequences first),
+        "dynamic-fifo" (same, packed order), "dynamic-two-ended" (half the CTAs walk the longest-first order from
+        the front, half from the back, one head at a time: long decodes stream beside prefill tiles), "static"
+        (CTA c takes tiles c, c + grid, ...), "single-tile" (one CTA per tile). Kernel path only.
 
     Gradients: on the kernel path the backward runs on the SM90 backward kernels (every forward variant;
     deterministic: bit-identical from run to run). A kernel library without the backward variant (a reduced

@@ -157,6 +157,21 @@ def default_pack_gqa(config, tile_m):
     return metadata.packable_qpk(qpk, tile_m) and config.total_q < 2 * tile_m * config.batch
 
 
+def resolve_scheduler_mode(scheduler_mode, metadata_config):
+    """"auto" -> the two-ended walk when GQA heads are packed (decode-shaped or mostly short sequences), else the
+    longest-first dynamic order; any other mode as given.
+
+    Why: in a packed call the long tiles at the front of the order are typically decodes, memory-bound, and the
+    short ones at the back prefill tiles, compute-bound; walked from both ends they overlap. Measured on an H200
+    (bf16, D=128, 32/8 heads, 2026-12-01, benchmarks/results/h200-2026-12-01): mixed-serve (4 prefills of 4096 +
+    124 decodes, packed) 3.45 ms dynamic vs 3.13 ms two-ended (min of three interleaved rounds); unpacked calls
+    are as fast or faster with "dynamic" (packed-train 1.23 vs 1.25 ms, dense 16x2048 causal 1.32 vs 1.35 ms), so
+    they keep it."""
+    if scheduler_mode != "auto":
+        return scheduler_mode
+    return "dynamic-two-ended" if metadata_config.qpk > 1 else "dynamic"
+
+
 # fp32 partial outputs of split-KV may take up to this much memory per call (they are [splits, total_q, H, Dv]).
 SPLIT_PARTIAL_BYTES = 64 << 20
 
@@ -221,9 +236,9 @@ def _read_lengths(config, cu_seqlens_q, cu_seqlens_k, seqused_q, seqused_k):
 
 
 def varlen_forward(q, k, v, cu_seqlens_q, cu_seqlens_k, seqused_q, seqused_k, *, config, scheduler_metadata=None,
-                   scheduler_mode="dynamic"):
+                   scheduler_mode="auto"):
     """(out [total_q, H, Dv], lse [H, total_q] f32) from the SM90 forward kernel (scheduler_mode: one of
-    jax_fa4.SCHEDULER_MODES, validated by the caller).
+    jax_fa4.SCHEDULER_MODES, validated by the caller; "auto" resolved by `resolve_scheduler_mode`).
 
     Length data is read by the reference path's rules (jax_fa4.reference.effective_lengths: cu_seqlens as a
     clipped running maximum, seqused clipped to the slot, lengths cut to max_seqlen), so out-of-contract lengths
@@ -249,6 +264,7 @@ def varlen_forward(q, k, v, cu_seqlens_q, cu_seqlens_k, seqused_q, seqused_k, *,
         _check_kernel_metadata(scheduler_metadata, need)
         md = scheduler_metadata
     vbatch, prefix = md.virtual_batch_idx, md.tile_prefix
+    scheduler_mode = resolve_scheduler_mode(scheduler_mode, need)
     if scheduler_mode == "dynamic-fifo":
         vbatch, prefix = _fifo_order(md)
     sms = device_info.sm_count() or metadata.DEFAULT_NUM_SMS

@@ -435,17 +435,19 @@ def check_matches(md: SchedulerMetadata, *, num_heads, num_kv_heads, head_dim, h
             raise ValueError(f"scheduler_metadata was made for {name}={made} but the call has {name}={call}")
 
 
-def decode_tile(md, t: int) -> tuple[int, int, int, int]:
+def decode_tile(md, t: int, one_head_at_a_time: bool = False) -> tuple[int, int, int, int]:
     """Linear tile t -> (b, head, m_block, split), exactly as the forward kernel decodes it (host-side, NumPy).
 
-    `md` is a SchedulerMetadata or the dict from `to_numpy()`.
+    `md` is a SchedulerMetadata or the dict from `to_numpy()`. `one_head_at_a_time` reads num_heads_in_l2 as 1, as
+    the kernel does in its two-ended scheduler mode.
     """
     f = md.to_numpy() if isinstance(md, SchedulerMetadata) else md
     prefix = np.asarray(f["tile_prefix"])
     p = int(np.searchsorted(prefix, t, side="right")) - 1  # largest p with prefix[p] <= t
     b = int(f["virtual_batch_idx"][p])
     u = t - int(prefix[p])
-    L, S, M = int(f["num_heads_in_l2"][b]), int(f["num_splits"][b]), int(f["num_m_blocks"][b])
+    L = 1 if one_head_at_a_time else int(f["num_heads_in_l2"][b])
+    S, M = int(f["num_splits"][b]), int(f["num_m_blocks"][b])
     g, r = divmod(u, L * M * S)
     m = M - 1 - r // (L * S)
     r2 = r % (L * S)

@@ -18,7 +18,7 @@ import numpy as np
 SUPPORTED_DTYPES = (jnp.dtype(jnp.bfloat16), jnp.dtype(jnp.float16), jnp.dtype(jnp.float32))
 IMPLEMENTATIONS = (None, "xla", "kernel")
 # How the forward kernel hands out tiles (varlen_attention's scheduler_mode; the scheduler ablation's knob).
-SCHEDULER_MODES = ("dynamic", "dynamic-fifo", "dynamic-two-ended", "static", "single-tile")
+SCHEDULER_MODES = ("auto", "dynamic", "dynamic-fifo", "dynamic-two-ended", "static", "single-tile")
 
 
 @dataclasses.dataclass(frozen=True)

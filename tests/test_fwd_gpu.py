@@ -178,6 +178,43 @@ def test_forced_split_counts_match_oracle(splits):
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("qpk", [2, 4, 8, 16])
+def test_half_tiles_at_their_boundary_match_oracle(qpk):
+    """GQA-packed decode-shaped sequences (sq * qpk <= 64) run in half tiles whose rows all sit in the first consumer
+    warpgroup; lengths at, below and above that bound beside a longer prefill, every mask, automatic splits. (qpk 16
+    never takes half tiles: the case checks that the bound is not applied there.)"""
+    rng = np.random.default_rng(700 + qpk)
+    bound = 64 // qpk
+    failures = []
+    for case in range(6):
+        dtype_name, d, mask = ("bf16", "fp16")[case % 2], (64, 128, 256)[case % 3], MASKS[case // 2]
+        sq = np.array([bound, max(bound - 1, 1), bound + 1, 1, 0, int(rng.integers(1, bound + 1)), 300], np.int32)
+        sk = rng.integers(bound, 2500, sq.size).astype(np.int32)
+        sk[4] = int(rng.integers(1, 60))
+        causal, window = draw_window(rng, mask)
+        hk = int(rng.choice([1, 2]))
+        h = hk * qpk
+        cu_q, cu_k = cu_seqlens(sq), cu_seqlens(sk)
+        dtype = DTYPES[dtype_name]
+        q, k, v = (jnp.asarray(rng.standard_normal(shape).astype(np.float32), dtype)
+                   for shape in ((int(cu_q[-1]), h, d), (int(cu_k[-1]), hk, d), (int(cu_k[-1]), hk, d)))
+        kw = dict(max_seqlen_q=512, max_seqlen_k=2500, causal=causal, window_size=window)
+        md = jax_fa4.prepare_scheduler_metadata(jnp.asarray(cu_q), jnp.asarray(cu_k), num_heads=h, num_kv_heads=hk,
+                                                head_dim=d, dtype=dtype, pack_gqa=True, **kw)
+        out, lse = jax.jit(lambda q, k, v, md: jax_fa4.varlen_attention(
+            q, k, v, jnp.asarray(cu_q), jnp.asarray(cu_k), scheduler_metadata=md, return_lse=True,
+            implementation="kernel", **kw))(q, k, v, md)
+        want = oracle_attention(np.asarray(q.astype(jnp.float32)), np.asarray(k.astype(jnp.float32)),
+                                np.asarray(v.astype(jnp.float32)), cu_q, cu_k, causal=causal, window=window)
+        res = dict(out=np.asarray(out.astype(jnp.float32)), lse=np.asarray(lse), want=want, ref_err=1.0)
+        problems = _check(res, dtype_name)
+        if problems:
+            failures.append(f"{dtype_name} d={d} {mask} H={h} Hk={hk} sq={sq.tolist()} sk={sk.tolist()} "
+                            f"window={window} splits={np.asarray(md.num_splits).tolist()}: " + "; ".join(problems))
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.gpu
 def test_poisoning_reaches_the_handlers():
     """The coverage claim above rests on the poison: the prepare kernel's workspace output, which the kernel writes
     only in part for a small batch, must come back holding the 0xFF fill (-1)."""

@@ -149,3 +149,16 @@ def test_split_capacity_bounds_the_partial_buffers():
         cfg = _config(total_q=total_q, num_heads=32, num_kv_heads=8)
         cap = kernel_backend.split_capacity(cfg)
         assert cap == 0 or cap * total_q * 32 * 129 * 4 <= kernel_backend.SPLIT_PARTIAL_BYTES
+
+
+def test_auto_scheduler_mode_walks_packed_calls_from_both_ends():
+    """"auto" is the two-ended walk for calls that pack GQA heads (decodes beside prefills), longest-first dynamic
+    otherwise; every other mode passes through."""
+    def cfg(pack):
+        return metadata.make_config(num_heads=32, num_kv_heads=8, head_dim=128, max_seqlen_q=64, pack_gqa=pack)
+
+    assert kernel_backend.resolve_scheduler_mode("auto", cfg(True)) == "dynamic-two-ended"
+    assert kernel_backend.resolve_scheduler_mode("auto", cfg(False)) == "dynamic"
+    for mode in validation.SCHEDULER_MODES[1:]:
+        assert kernel_backend.resolve_scheduler_mode(mode, cfg(True)) == mode
+        assert kernel_backend.resolve_scheduler_mode(mode, cfg(False)) == mode

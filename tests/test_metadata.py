@@ -140,17 +140,19 @@ def test_mixed_prefill_decode_order():
 
 
 def _check_tile_cover(md, sq):
+    """Every tile decoded once, with the metadata's head groups and one head at a time (the two-ended mode)."""
     f = md.to_numpy()
     total = int(f["tile_prefix"][-1])
-    decoded = [decode_tile(f, t) for t in range(total)]
-    assert len(set(decoded)) == total
-    assert sorted(decoded) == sorted(all_tiles(md.config, sq, f["num_splits"]))
-    # heaviest m-block first within each (sequence, head group)
-    seen = collections.defaultdict(list)
-    for b, h, m, s in decoded:
-        seen[(b, h // int(f["num_heads_in_l2"][b]))].append(m)
-    for ms in seen.values():
-        assert ms == sorted(ms, reverse=True)
+    for one_head in (False, True):
+        decoded = [decode_tile(f, t, one_head_at_a_time=one_head) for t in range(total)]
+        assert len(set(decoded)) == total
+        assert sorted(decoded) == sorted(all_tiles(md.config, sq, f["num_splits"]))
+        # heaviest m-block first within each (sequence, head group)
+        seen = collections.defaultdict(list)
+        for b, h, m, s in decoded:
+            seen[(b, h if one_head else h // int(f["num_heads_in_l2"][b]))].append(m)
+        for ms in seen.values():
+            assert ms == sorted(ms, reverse=True)
 
 
 @pytest.mark.parametrize("seed", range(6))

@@ -15,9 +15,10 @@ Host-function arguments, in order (= SIGNATURE(variant); tensors compact row-maj
     "local" variants: "causal" is right = 0 / left unbounded, "none" ignores both), num_ctas i32 (grid size),
     scheduler_mode i32 (0 = static: CTA c takes tiles c, c + num_ctas, ... ; with num_ctas >= total tiles this is the
     one-CTA-per-tile scheduler of the ablation. 1 = dynamic: tiles pulled with atomicAdd on tile_counter.
-    2 = dynamic two-ended: ticket k takes tile k / 2 of the order for even k and tile total - 1 - k / 2 for odd
-    k, so the longest tiles (front) run beside the shortest (back): memory-bound decodes beside compute-bound
-    prefills),
+    2 = dynamic two-ended: even CTAs pull tiles from the front of the order, odd CTAs from the back, through one
+    counter with a 16-bit half per end, until the ends meet; so the longest tiles (front: long decodes) stream
+    on about half the SMs while the other half computes the shortest (back: prefill tiles), instead of the two
+    kinds running one after the other. Falls back to mode 1 when total tiles + CTAs >= 2**16),
     pack_gqa i32 (1, or the query heads per KV head packed into one tile; see below), stream.
 H and Hk are runtime (q.shape[1], k.shape[1]); D = Dv and the dtype are compile-time (the variant).
 
@@ -74,7 +75,7 @@ import cutlass.cute as cute
 import cutlass.pipeline as pipeline
 import cutlass.utils as utils
 import cutlass.utils.hopper_helpers as sm90_utils
-from cutlass import Float32, Int32, const_expr
+from cutlass import Float32, Int32, Int64, const_expr
 from cutlass.cute.nvgpu import cpasync, warpgroup
 from cutlass.cute.runtime import make_fake_stream
 from cutlass.tensor_utils import LayoutEnum
@@ -98,6 +99,10 @@ TILE_N_UNMASKED = {64: 192, 96: 160, 128: 176}
 SMEM_BUDGET = 200 * 1024  # bytes of Q + K/V stages; H100 allows 227 KiB per CTA
 MAX_STAGES = 3
 TILE_STAGES = 2  # mailbox slots for scheduled tiles
+# L2 eviction priorities for TMA loads (createpolicy encodings, as CUTLASS's CacheHintSm90).
+L2_EVICT_FIRST = 0x12F0000000000000
+L2_EVICT_LAST = 0x14F0000000000000
+TWO_ENDED_LIMIT = 1 << 16  # scheduler mode 2 needs total tiles + CTAs below this (16-bit counter halves)
 TILE_INFO = 6  # mailbox fields: valid, sequence, head, m-block, split, splits of the sequence
 Q_CHUNK = 8  # rows per TMA load of a GQA-packed Q tile (one 128-byte swizzle atom high)
 _DEBUG = bool(int(__import__('os').environ.get('FWD_SM90_DEBUG', '0')))
@@ -106,6 +111,7 @@ PRODUCER_REGS = 24
 SCHED_BARRIER = True  # ping-pong the two consumer warpgroups' GEMMs (head dims <= 128, as FlashAttention-3)
 SCHED_BARRIER_ID = 1  # named barriers 1 and 2 (0 is __syncthreads)
 CONSUMER_REGS = 240
+HALF_TILE_MAX_PACK = 8  # half tiles need (TILE_M / 2) / pack_gqa >= Q_CHUNK rows per head
 
 
 def tile_config(variant):
@@ -276,8 +282,11 @@ class FwdSm90:
     # ------------------------------------------------------------------------------------------- shared logic
     @cute.jit
     def decode_tile(self, t: Int32, num_batch: Int32, num_m_blocks: cute.Tensor, num_splits: cute.Tensor,
-                    vbatch: cute.Tensor, heads_l2: cute.Tensor, tile_prefix: cute.Tensor):
-        """Linear tile index -> (batch, head, m_block, split), exactly as the spec's "Tile decode"."""
+                    vbatch: cute.Tensor, heads_l2: cute.Tensor, tile_prefix: cute.Tensor, scheduler_mode: Int32):
+        """Linear tile index -> (batch, head, m_block, split), exactly as the spec's "Tile decode", except that
+        the two-ended walk (mode 2) sweeps one head at a time (num_heads_in_l2 read as 1): the decodes it streams
+        beside the prefill tiles would evict a wide head group's K/V from L2 before the group's m-blocks reuse it.
+        metadata.decode_tile(..., one_head_at_a_time=True) is the host twin of that mode."""
         lo = Int32(0)
         hi = num_batch
         while hi - lo > 1:  # largest p with tile_prefix[p] <= t; tile_prefix[0] = 0 <= t
@@ -289,6 +298,8 @@ class FwdSm90:
         b = vbatch[lo]
         u = t - tile_prefix[lo]
         n_l2 = heads_l2[b]
+        if scheduler_mode == 2:
+            n_l2 = 1
         n_split = num_splits[b]
         n_m = num_m_blocks[b]
         per_group = n_l2 * n_m * n_split
@@ -309,14 +320,33 @@ class FwdSm90:
         return lo, cutlass.min(n_max, lo + per)
 
     @cute.jit
-    def next_tile(self, t: Int32, tile_counter: cute.Tensor, scheduler_mode: Int32):
-        """The CTA's next linear tile: static stride, or the next ticket of the per-call atomic counter."""
-        nxt = t + cute.arch.grid_dim()[0]
-        if scheduler_mode >= 1:
+    def next_tile(self, t: Int32, tile_counter: cute.Tensor, scheduler_mode: Int32, total_tiles: Int32):
+        """The CTA's next tile of the order (>= total_tiles: none left): static stride, the next ticket of the
+        per-call atomic counter, or (mode 2) the next tile from this CTA's end of the order."""
+        grid = cute.arch.grid_dim()[0]
+        nxt = t + grid
+        two_ended = scheduler_mode == 2 and total_tiles + grid < TWO_ENDED_LIMIT
+        if scheduler_mode == 1 or (scheduler_mode == 2 and not two_ended):
             ticket = Int32(0)
             if cute.arch.lane_idx() == 0:
                 ticket = cute.arch.atomic_add(tile_counter.iterator, Int32(1), sem="relaxed", scope="gpu")
             nxt = cute.arch.shuffle_sync(ticket, 0)
+        if two_ended:
+            # One counter, two 16-bit halves: tiles taken from the front (low) and from the back (high; odd CTAs).
+            # Every claim reads both at once, so the first total_tiles claims are the tiles, each taken once.
+            from_back = cute.arch.block_idx()[0] % 2
+            old = Int32(0)
+            if cute.arch.lane_idx() == 0:
+                old = cute.arch.atomic_add(tile_counter.iterator, Int32(1) + from_back * Int32(0xFFFF),
+                                           sem="relaxed", scope="gpu")
+            old = cute.arch.shuffle_sync(old, 0)
+            front = old & 0xFFFF
+            back = (old >> 16) & 0xFFFF
+            nxt = total_tiles
+            if front + back < total_tiles:
+                nxt = front
+                if from_back == 1:
+                    nxt = total_tiles - 1 - back
         return nxt
 
     # ---------------------------------------------------------------------------------------------- producer
@@ -328,7 +358,6 @@ class FwdSm90:
         num_batch = seq_q.shape[0]
         total_tiles = tile_prefix[num_batch]
         qhead_per_kv = mQ.shape[2] // mK.shape[2]
-        rows = self.tile_m // pack_gqa  # query rows per head in a tile
         tile_state = pipeline.make_pipeline_state(pipeline.PipelineUserType.Producer, TILE_STAGES)
         q_state = pipeline.make_pipeline_state(pipeline.PipelineUserType.Producer, self.q_stages)
         k_state = pipeline.make_pipeline_state(pipeline.PipelineUserType.Producer, self.stages)
@@ -336,17 +365,12 @@ class FwdSm90:
 
         t = cute.arch.block_idx()[0]
         if scheduler_mode >= 1:
-            t = self.next_tile(t, tile_counter, scheduler_mode)
+            t = self.next_tile(t, tile_counter, scheduler_mode, total_tiles)
         while t < total_tiles:
             # Prefetch the next ticket now; its latency hides behind this tile's loads.
-            t_next = self.next_tile(t, tile_counter, scheduler_mode)
-            tile = t
-            if scheduler_mode == 2:  # two-ended: even tickets walk the order from the front, odd ones from the back
-                tile = t // 2
-                if t % 2 == 1:
-                    tile = total_tiles - 1 - t // 2
-            b, head, m_block, split = self.decode_tile(tile, num_batch, num_m_blocks, num_splits, vbatch, heads_l2,
-                                                       tile_prefix)
+            t_next = self.next_tile(t, tile_counter, scheduler_mode, total_tiles)
+            b, head, m_block, split = self.decode_tile(t, num_batch, num_m_blocks, num_splits, vbatch, heads_l2,
+                                                       tile_prefix, scheduler_mode)
             n_split = cutlass.min(num_splits[b], split_cap)
             if split < n_split:
                 pipe_tile.producer_acquire(tile_state)
@@ -364,11 +388,18 @@ class FwdSm90:
                 off_k = cu_k[b]
                 sq = seq_q[b]
                 sk = seq_k[b]
+                rows = self.tile_rows(sq, pack_gqa)
                 n_min, n_max = key_block_range(self.mask, rows, self.tile_n, m_block, sq, sk, window_left,
                                                window_right)
                 n_min, n_max = self.split_range(n_min, n_max, split, n_split)
                 if n_max > n_min:
                     head_kv = head * pack_gqa // qhead_per_kv  # packed tiles are numbered by KV head
+                    # K/V that only this tile reads (one m-block holding every query head of the KV head: a
+                    # decode) stream through L2 marked evict-first, so they do not push out the K/V that the
+                    # m-blocks of prefill tiles share (evict-last); Q is read once.
+                    kv_policy = Int64(L2_EVICT_LAST)
+                    if num_m_blocks[b] == 1 and pack_gqa == qhead_per_kv:
+                        kv_policy = Int64(L2_EVICT_FIRST)
                     gQ = cute.local_tile(cute.domain_offset((off_q, 0, 0), mQ)[None, None, head],
                                          (self.tile_m, self.hdim), (m_block, 0))
                     gK = cute.local_tile(cute.domain_offset((off_k, 0, 0), mK)[None, None, head_kv],
@@ -385,12 +416,13 @@ class FwdSm90:
                     n = n_max - 1
                     pipe_k.producer_acquire(k_state)
                     cute.copy(tma_k, tKgK[None, n], tKsK[None, k_state.index],
-                              tma_bar_ptr=pipe_k.producer_get_barrier(k_state))
+                              tma_bar_ptr=pipe_k.producer_get_barrier(k_state), cache_policy=kv_policy)
                     k_state.advance()
                     pipe_q.producer_acquire(q_state)
                     if pack_gqa == 1:
                         cute.copy(tma_q, tQgQ, tQsQ[None, q_state.index],
-                                  tma_bar_ptr=pipe_q.producer_get_barrier(q_state))
+                                  tma_bar_ptr=pipe_q.producer_get_barrier(q_state),
+                                  cache_policy=Int64(L2_EVICT_FIRST))
                     else:
                         self.load_packed_q(tma_q8, mQ8, sQ, q_state, pipe_q, off_q, head, m_block, pack_gqa, rows)
                     q_state.advance()
@@ -398,15 +430,15 @@ class FwdSm90:
                         n = n_max - 2 - i
                         pipe_k.producer_acquire(k_state)
                         cute.copy(tma_k, tKgK[None, n], tKsK[None, k_state.index],
-                                  tma_bar_ptr=pipe_k.producer_get_barrier(k_state))
+                                  tma_bar_ptr=pipe_k.producer_get_barrier(k_state), cache_policy=kv_policy)
                         k_state.advance()
                         pipe_v.producer_acquire(v_state)
                         cute.copy(tma_v, tVgV[None, n + 1], tVsV[None, v_state.index],
-                                  tma_bar_ptr=pipe_v.producer_get_barrier(v_state))
+                                  tma_bar_ptr=pipe_v.producer_get_barrier(v_state), cache_policy=kv_policy)
                         v_state.advance()
                     pipe_v.producer_acquire(v_state)
                     cute.copy(tma_v, tVgV[None, n_min], tVsV[None, v_state.index],
-                              tma_bar_ptr=pipe_v.producer_get_barrier(v_state))
+                              tma_bar_ptr=pipe_v.producer_get_barrier(v_state), cache_policy=kv_policy)
                     v_state.advance()
             t = t_next
         # End marker for the consumers.
@@ -420,17 +452,20 @@ class FwdSm90:
                       pack_gqa: Int32, rows: Int32):
         """Q tile of a GQA-packed m-block: tile row r holds query m_block * rows + r % rows of query head
         head_kv * pack_gqa + r // rows (head-major), loaded as TILE_M / Q_CHUNK chunks of Q_CHUNK rows (one TMA
-        each; rows is a multiple of Q_CHUNK, so a chunk never straddles two heads)."""
+        each; rows is a multiple of Q_CHUNK, so a chunk never straddles two heads). A half tile (tile_rows) fills
+        rows 0..TILE_M/2-1 and repeats them below (the barrier expects a full tile's bytes)."""
         chunks = cute.zipped_divide(sQ[None, None, q_state.index], (Q_CHUNK, self.hdim))
         bar = pipe_q.producer_get_barrier(q_state)
+        span = rows * pack_gqa  # TILE_M, or TILE_M / 2 for a half tile
         for c in cutlass.range_constexpr(self.tile_m // Q_CHUNK):
-            h = head_kv * pack_gqa + (c * Q_CHUNK) // rows
-            i0 = m_block * rows + (c * Q_CHUNK) % rows
+            r = (c * Q_CHUNK) % span
+            h = head_kv * pack_gqa + r // rows
+            i0 = m_block * rows + r % rows
             gQ = cute.local_tile(cute.domain_offset((off_q, 0, 0), mQ8)[None, None, h], (Q_CHUNK, self.hdim),
                                  (None, 0))
             tQs, tQg = cpasync.tma_partition(tma_q8, 0, cute.make_layout(1),
                                              chunks[None, (c, 0)], cute.group_modes(gQ, 0, 2))
-            cute.copy(tma_q8, tQg[None, i0 // Q_CHUNK], tQs, tma_bar_ptr=bar)
+            cute.copy(tma_q8, tQg[None, i0 // Q_CHUNK], tQs, tma_bar_ptr=bar, cache_policy=Int64(L2_EVICT_FIRST))
 
     # ----------------------------------------------------------------------------------------- padding rows
     @cute.jit
@@ -463,7 +498,6 @@ class FwdSm90:
                  mOp, mLSEp, cu_q, cu_k, seq_q, seq_k, softmax_scale: Float32, softcap: Float32, window_left: Int32,
                  window_right: Int32, pack_gqa: Int32, tidx: Int32):
         tm, tn = self.tile_m, self.tile_n
-        rows = tm // pack_gqa  # query rows per head in a tile (tm unless GQA heads are packed)
         wg = cute.arch.make_warp_uniform(tidx // 128)
         wg_layout = cute.make_layout(tm // 64, stride=128)
         wg_qk = tiled_mma_qk.get_slice(wg_layout(wg))
@@ -515,6 +549,10 @@ class FwdSm90:
             off_q = cu_q[b]
             sq = seq_q[b]
             sk = seq_k[b]
+            rows = self.tile_rows(sq, pack_gqa)  # query rows per head in this tile
+            # A half tile's rows all belong to the first consumer warpgroup; the second only keeps the pipelines
+            # and the GEMM ping-pong in step.
+            active = wg == 0 or rows * pack_gqa > tm // 2
             n_min, n_max = key_block_range(self.mask, rows, self.tile_n, m_block, sq, sk, window_left,
                                            window_right)
             n_min, n_max = self.split_range(n_min, n_max, split, n_split)
@@ -523,7 +561,7 @@ class FwdSm90:
                 row_max[r] = -Float32.inf
                 row_sum[r] = Float32(0.0)
             acc_O.fill(0.0)
-            if n_max > n_min:
+            if n_max > n_min and active:
                 pipe_q.consumer_wait(q_state)
                 # Intra-warpgroup overlap: the PV GEMM of block j runs while block j+1's scores are
                 # softmaxed. P of block j sits in tOrP (its own registers), so acc_S can be refilled.
@@ -561,9 +599,31 @@ class FwdSm90:
                 pipe_v.consumer_release(v_state)
                 v_state.advance()
                 q_state.advance()
+            if n_max > n_min and not active:
+                # Idle warpgroup of a half tile: the same waits, releases and ping-pong hand-offs as the computing
+                # one, no GEMMs (waiting on each full barrier keeps its releases in the right phase).
+                pipe_q.consumer_wait(q_state)
+                pipe_k.consumer_wait(k_state)
+                pipe_k.consumer_release(k_state)
+                k_state.advance()
+                for i in cutlass.range(n_max - 1 - n_min, unroll=1):
+                    pipe_k.consumer_wait(k_state)
+                    self.sched_wait(wg)
+                    pipe_v.consumer_wait(v_state)
+                    self.sched_arrive(wg)
+                    pipe_k.consumer_release(k_state)
+                    k_state.advance()
+                    pipe_v.consumer_release(v_state)
+                    v_state.advance()
+                pipe_q.consumer_release(q_state)
+                pipe_v.consumer_wait(v_state)
+                pipe_v.consumer_release(v_state)
+                v_state.advance()
+                q_state.advance()
 
-            self.epilogue(acc_O_mn, tOcO_mn, row_max, row_sum, mO, mLSE, mOp, mLSEp, off_q, row0, sq, head,
-                          logit_scale, pack_gqa, rows, split, n_split)
+            if active:
+                self.epilogue(acc_O_mn, tOcO_mn, row_max, row_sum, mO, mLSE, mOp, mLSEp, off_q, row0, sq, head,
+                              logit_scale, pack_gqa, rows, split, n_split)
 
             pipe_tile.consumer_wait(tile_state)
             valid = sTile[0, tile_state.index]
@@ -574,6 +634,17 @@ class FwdSm90:
             n_split = sTile[5, tile_state.index]
             pipe_tile.consumer_release(tile_state)
             tile_state.advance()
+
+    @cute.jit
+    def tile_rows(self, sq: Int32, pack_gqa: Int32):
+        """Query rows per head in a tile: TILE_M / pack_gqa, or half that for a decode-shaped GQA-packed sequence
+        (sq * pack_gqa <= TILE_M / 2, pack_gqa <= HALF_TILE_MAX_PACK) so that its real rows all land in the first
+        consumer warpgroup and the second skips the tile's GEMMs (decode tiles are memory-bound; their wasted
+        tensor work held other SMs' prefill tiles back in mixed batches)."""
+        rows = self.tile_m // pack_gqa
+        if pack_gqa > 1 and pack_gqa <= HALF_TILE_MAX_PACK and sq * pack_gqa <= self.tile_m // 2:
+            rows = (self.tile_m // 2) // pack_gqa
+        return rows
 
     def gemm_qk(self, tiled_mma: cute.TiledMma, acc_S: cute.Tensor, tSrQ: cute.Tensor, tSrK: cute.Tensor,
                 q_stage: Int32, stage: Int32):
