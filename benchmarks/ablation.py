@@ -50,7 +50,8 @@ def _row(wl, impl, pass_, status, **kw):
 
 def _md_kwargs(wl):
     return dict(max_seqlen_q=int(max(wl.seqlens_q)), max_seqlen_k=int(max(wl.seqlens_k)), num_heads=wl.num_heads,
-                num_kv_heads=wl.num_kv_heads, head_dim=wl.head_dim, causal=wl.causal, window_size=tuple(wl.window))
+                num_kv_heads=wl.num_kv_heads, head_dim=wl.head_dim, causal=wl.causal, window_size=tuple(wl.window),
+                total_q=wl.total_q)
 
 
 def prepare_latency(wl, args):

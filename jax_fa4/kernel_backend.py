@@ -142,21 +142,6 @@ def _fwd_variant(config):
     return target, entry
 
 
-def default_pack_gqa(config, tile_m):
-    """GQA packing for a call that brings no metadata: metadata.default_pack_gqa's rule (decode-shaped
-    max_seqlen_q), or, for a packable head ratio, when the sequences average under two tiles of query rows
-    (total_q < 2 * tile_m * batch: a batch of mostly short sequences, e.g. decodes beside a few prefills).
-
-    Why: a short sequence's tile is mostly empty rows and reads its KV head's keys once per query head; packed, it
-    reads them once. Measured on an H100 (bf16, D=128, 32/8 heads): mixed prefill/decode batch 9.1 -> 4.2 ms,
-    long decode 2.9 TB/s either way (max_seqlen_q = 1 packs by the first rule), while on long sequences packing
-    costs 1-3 % (finer causal tiles, 8-row Q loads), so those stay unpacked."""
-    if metadata.default_pack_gqa(config.max_seqlen_q, config.num_heads, config.num_kv_heads, tile_m):
-        return True
-    qpk = config.num_heads // config.num_kv_heads
-    return metadata.packable_qpk(qpk, tile_m) and config.total_q < 2 * tile_m * config.batch
-
-
 def resolve_scheduler_mode(scheduler_mode, metadata_config):
     """"auto" -> the two-ended walk when GQA heads are packed (decode-shaped or mostly short sequences), else the
     longest-first dynamic order; any other mode as given.
@@ -189,14 +174,14 @@ def split_capacity(config):
 
 def fwd_metadata_config(config, entry=None, pack_gqa=None):
     """The MetadataConfig the forward kernel needs for `config`: its variant's tile shape, GQA packing as given
-    (else by `default_pack_gqa`), and at most `split_capacity` KV splits."""
+    (else metadata.default_pack_gqa's rule, which sees the call's token count), and at most `split_capacity` KV
+    splits."""
     tiles = (entry or _fwd_variant(config)[1])["config"]
-    if pack_gqa is None:
-        pack_gqa = default_pack_gqa(config, tiles["tile_m"])
     return metadata.make_config(
         num_heads=config.num_heads, num_kv_heads=config.num_kv_heads, head_dim=config.head_dim,
         head_dim_v=config.head_dim_v, causal=config.causal, window_size=(config.window_left, config.window_right),
-        num_splits=max(1, split_capacity(config)), dtype=config.dtype, pack_gqa=pack_gqa, tile_m=tiles["tile_m"],
+        num_splits=max(1, split_capacity(config)), dtype=config.dtype, pack_gqa=pack_gqa,
+        max_seqlen_q=config.max_seqlen_q, total_q=config.total_q, batch=config.batch, tile_m=tiles["tile_m"],
         tile_n=tiles["tile_n"], arch=arch())
 
 

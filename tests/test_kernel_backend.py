@@ -125,8 +125,10 @@ def test_forward_call_gets_lengths_read_by_the_reference_rules(monkeypatch):
 
 def test_gqa_packing_default_for_calls_without_metadata():
     """Decode-shaped or mostly-short batches pack GQA heads; long sequences and unpackable ratios do not."""
+    tiles = {"config": {"tile_m": 128, "tile_n": 128}}
+
     def packs(**kw):
-        return kernel_backend.default_pack_gqa(_config(**kw), 128)
+        return kernel_backend.fwd_metadata_config(_config(**kw), tiles).pack_gqa
 
     assert packs(num_heads=32, num_kv_heads=8, max_seqlen_q=1, batch=32, total_q=32)            # long decode
     assert packs(num_heads=32, num_kv_heads=8, max_seqlen_q=4096, batch=128, total_q=16508)     # mixed serve

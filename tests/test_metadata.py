@@ -249,6 +249,8 @@ def test_defaults_and_validation():
     assert metadata.default_pack_gqa(1, 32, 8, 128)
     assert not metadata.default_pack_gqa(4096, 32, 8, 128)
     assert not metadata.default_pack_gqa(1, 8, 8, 128)
+    assert metadata.default_pack_gqa(4096, 32, 8, 128, total_q=16508, batch=128)  # mostly decodes
+    assert not metadata.default_pack_gqa(4096, 32, 8, 128, total_q=32768, batch=39)  # packed training documents
     cu = _cu(np.array([3], np.int32))
     md = prepare_scheduler_metadata(cu, cu, max_seqlen_q=1, max_seqlen_k=3, num_heads=32, num_kv_heads=8,
                                     head_dim=128, implementation="xla")
@@ -451,3 +453,19 @@ def test_prepare_kernel_algorithm_matches_reference(chunk, seed):
     got = _emulate_prepare_kernel(md.config, sq, sk, chunk)
     for name in FIELDS:
         np.testing.assert_array_equal(got[name], md.to_numpy()[name], err_msg=name)
+
+
+def test_metadata_told_the_token_count_packs_like_the_call_would():
+    """A batch of mostly decodes beside a few prefills: varlen_attention's own metadata packs GQA heads (it sees
+    q.shape[0]); caller metadata made with total_q packs the same way, and stays unpacked without it (the rule
+    cannot see the token count in traced cu_seqlens)."""
+    sq = np.array([4096] * 4 + [1] * 124, np.int32)
+    sk = np.array([4096] * 4 + [2048] * 124, np.int32)
+    cu_q, cu_k = _cu(sq), _cu(sk)
+    kw = dict(max_seqlen_q=4096, max_seqlen_k=4096, num_heads=32, num_kv_heads=8, head_dim=128, causal=True,
+              implementation="xla")
+    assert prepare_scheduler_metadata(cu_q, cu_k, total_q=int(sq.sum()), **kw).config.pack_gqa
+    assert not prepare_scheduler_metadata(cu_q, cu_k, **kw).config.pack_gqa
+    assert not prepare_scheduler_metadata(cu_q, cu_k, total_q=4 * 4096 * 2, **kw).config.pack_gqa
+    with pytest.raises(TypeError, match="total_q must be a static Python int"):
+        prepare_scheduler_metadata(cu_q, cu_k, total_q=jnp.int32(4220), **kw)
