@@ -89,15 +89,22 @@ def plots(record, out_dir):
         fig.savefig(Path(out_dir) / fname, dpi=120)
         plt.close(fig)
         written.append(fname)
-    abl = [r for r in record["results"] if r["workload"].startswith("ablation") and r["status"] == "ok"]
-    if abl:
-        fig, ax = plt.subplots(figsize=(7, 4))
-        labels = [f"{r['workload'][9:]}\n{r['impl']}" for r in abl]
-        ax.bar(range(len(abl)), [r["ms"] for r in abl])
-        ax.set_xticks(range(len(abl)))
-        ax.set_xticklabels(labels, fontsize=6, rotation=30)
-        ax.set_ylabel("ms")
-        ax.set_title("scheduler ablation")
+    modes = [r for r in record["results"] if r["impl"].startswith("jax_fa4[") and r["status"] == "ok"
+             and r["pass"] == "fwd"]
+    extra = [r for r in record["results"] if r["workload"].startswith("ablation") and r["status"] == "ok"]
+    panels = [(w, [r for r in modes if r["workload"] == w]) for w in dict.fromkeys(r["workload"] for r in modes)]
+    if extra:
+        panels.append(("metadata: prepare, 32 layers", extra))
+    if panels:
+        fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 4.5), squeeze=False)
+        for ax, (title, rows) in zip(axes[0], panels):
+            labels = [r["impl"] if r in modes else f"{r['workload'][9:]}\n{r['impl']}" for r in rows]
+            ax.bar(range(len(rows)), [r["ms"] for r in rows])
+            ax.set_xticks(range(len(rows)))
+            ax.set_xticklabels(labels, fontsize=6, rotation=30, ha="right")
+            ax.set_ylabel("ms (forward)" if rows[0] in modes else "ms")
+            ax.set_title(title, fontsize=8)
+        fig.suptitle(f"scheduler ablation ({record['device']['kind']})")
         fig.tight_layout()
         fig.savefig(Path(out_dir) / "ablation.png", dpi=120)
         plt.close(fig)
