@@ -73,6 +73,8 @@ class MetadataConfig:
     max_splits: int
     arch: str              # "sm90" / "sm100"
     min_split_blocks: int = MIN_SPLIT_BLOCKS
+    # pack_gqa came from default_pack_gqa (the caller passed None); read only to warn, so not part of equality.
+    pack_gqa_by_rule: bool = dataclasses.field(default=False, compare=False)
 
     @property
     def qpk(self) -> int:
@@ -224,7 +226,8 @@ def make_config(*, num_heads, num_kv_heads, head_dim, head_dim_v=None, causal=Fa
     dm, dn = default_tiles(head_dim, head_dim_v, tag, masked=left >= 0 or right >= 0)
     tile_m = dm if tile_m is None else int(tile_m)
     tile_n = dn if tile_n is None else int(tile_n)
-    if pack_gqa is None:
+    by_rule = pack_gqa is None
+    if by_rule:
         pack_gqa = KERNELS_PACK_GQA and default_pack_gqa(int(max_seqlen_q or 1), num_heads, num_kv_heads, tile_m,
                                                          total_q=total_q, batch=batch)
     num_sms, l2_bytes = _device_defaults(num_sms, l2_bytes)
@@ -232,7 +235,7 @@ def make_config(*, num_heads, num_kv_heads, head_dim, head_dim_v=None, causal=Fa
         tile_m=tile_m, tile_n=tile_n, num_heads=int(num_heads), num_kv_heads=int(num_kv_heads),
         head_dim=int(head_dim), head_dim_v=int(head_dim_v), itemsize=jnp.dtype(dtype).itemsize, causal=bool(causal),
         window_left=left, window_right=right, pack_gqa=bool(pack_gqa), num_sms=num_sms, l2_bytes=l2_bytes,
-        max_splits=DEFAULT_MAX_SPLITS if num_splits == 0 else int(num_splits), arch=tag)
+        max_splits=DEFAULT_MAX_SPLITS if num_splits == 0 else int(num_splits), arch=tag, pack_gqa_by_rule=by_rule)
 
 
 # --------------------------------------------------------------------------------------------- jnp computation

@@ -1,5 +1,7 @@
 """Host-side logic of the kernel path that needs no GPU: variant choice, refusals, metadata checks, grid bounds."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -164,3 +166,33 @@ def test_auto_scheduler_mode_walks_packed_calls_from_both_ends():
     for mode in validation.SCHEDULER_MODES[1:]:
         assert kernel_backend.resolve_scheduler_mode(mode, cfg(True)) == mode
         assert kernel_backend.resolve_scheduler_mode(mode, cfg(False)) == mode
+
+
+def test_caller_metadata_left_unpacked_by_the_rule_warns(monkeypatch):
+    """Mostly short sequences (256 + 1 + 1 query rows, 4 query heads per KV head): caller metadata made without
+    total_q is unpacked, and the call warns; made with total_q, or unpacked on purpose, it does not."""
+    entry = {"target": "fake_fwd", "config": {"tile_m": 128, "tile_n": 128, "pack_gqa": False}}
+    monkeypatch.setattr(kernel_backend, "_fwd_entry", lambda config: ("fake_fwd", entry))
+    monkeypatch.setattr(kernel_backend, "arch", lambda: "sm_90a")
+    monkeypatch.setattr(kernel_backend.jax.ffi, "ffi_call", lambda target, results, **_: (
+        lambda *operands, **attrs: tuple(jnp.zeros(r.shape, r.dtype) for r in results)))
+    q = jnp.zeros((258, 8, 64), jnp.bfloat16)
+    k = jnp.zeros((600, 2, 64), jnp.bfloat16)
+    cu_q = jnp.asarray([0, 256, 257, 258], jnp.int32)
+    cu_k = jnp.asarray([0, 256, 428, 600], jnp.int32)
+    kw = dict(max_seqlen_q=256, max_seqlen_k=256)
+    cfg = validation.check_varlen(q, k, k, cu_q, cu_k, num_splits=1, **kw)  # one split: no combine kernel
+
+    def forward(**md_kw):
+        md = metadata.prepare_scheduler_metadata(cu_q, cu_k, num_heads=8, num_kv_heads=2, head_dim=64,
+                                                 implementation="xla", arch="sm90", tile_m=128, tile_n=128,
+                                                 **kw, **md_kw)
+        kernel_backend.varlen_forward(q, k, k, cu_q, cu_k, None, None, config=cfg, scheduler_metadata=md)
+        return md
+
+    with pytest.warns(UserWarning, match="total_q=q.shape"):
+        assert not forward().config.pack_gqa
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert forward(total_q=258).config.pack_gqa
+        assert not forward(pack_gqa=False).config.pack_gqa
