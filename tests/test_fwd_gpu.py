@@ -137,6 +137,19 @@ def _forced_splits(md, splits):
     return dataclasses.replace(md, num_splits=num_splits, tile_prefix=prefix)
 
 
+def _check_with_metadata(q, k, v, cu_q, cu_k, md, dtype_name, implementation="kernel", **kw):
+    """The kernel path's output and LSE for caller-made metadata `md`, checked against the float64 oracle (the
+    problems found, as _check gives them; no reference-path comparison)."""
+    out, lse = jax.jit(lambda q, k, v, md: jax_fa4.varlen_attention(
+        q, k, v, jnp.asarray(cu_q), jnp.asarray(cu_k), scheduler_metadata=md, return_lse=True,
+        implementation=implementation, **kw))(q, k, v, md)
+    want = oracle_attention(np.asarray(q.astype(jnp.float32)), np.asarray(k.astype(jnp.float32)),
+                            np.asarray(v.astype(jnp.float32)), cu_q, cu_k, causal=kw.get("causal", False),
+                            window=kw.get("window_size", (-1, -1)))
+    return _check(dict(out=np.asarray(out.astype(jnp.float32)), lse=np.asarray(lse), want=want, ref_err=1.0),
+                  dtype_name)
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("splits", [1, 2, 3, 7, 16, 64])
 def test_forced_split_counts_match_oracle(splits):
@@ -164,13 +177,7 @@ def test_forced_split_counts_match_oracle(splits):
         md = jax_fa4.prepare_scheduler_metadata(jnp.asarray(cu_q), jnp.asarray(cu_k), num_heads=h, num_kv_heads=hk,
                                                 head_dim=d, num_splits=splits, dtype=dtype, pack_gqa=pack, **kw)
         md = _forced_splits(md, splits)
-        out, lse = jax.jit(lambda q, k, v, md: jax_fa4.varlen_attention(
-            q, k, v, jnp.asarray(cu_q), jnp.asarray(cu_k), num_splits=splits, scheduler_metadata=md,
-            return_lse=True, implementation="kernel", **kw))(q, k, v, md)
-        want = oracle_attention(np.asarray(q.astype(jnp.float32)), np.asarray(k.astype(jnp.float32)),
-                                np.asarray(v.astype(jnp.float32)), cu_q, cu_k, causal=causal, window=window)
-        res = dict(out=np.asarray(out.astype(jnp.float32)), lse=np.asarray(lse), want=want, ref_err=1.0)
-        problems = _check(res, dtype_name)
+        problems = _check_with_metadata(q, k, v, cu_q, cu_k, md, dtype_name, num_splits=splits, **kw)
         if problems:
             failures.append(f"{dtype_name} d={d} {mask} H={h} Hk={hk} pack={pack} sq={sq.tolist()} "
                             f"sk={sk.tolist()} window={window}: " + "; ".join(problems))
@@ -201,13 +208,7 @@ def test_half_tiles_at_their_boundary_match_oracle(qpk):
         kw = dict(max_seqlen_q=512, max_seqlen_k=2500, causal=causal, window_size=window)
         md = jax_fa4.prepare_scheduler_metadata(jnp.asarray(cu_q), jnp.asarray(cu_k), num_heads=h, num_kv_heads=hk,
                                                 head_dim=d, dtype=dtype, pack_gqa=True, **kw)
-        out, lse = jax.jit(lambda q, k, v, md: jax_fa4.varlen_attention(
-            q, k, v, jnp.asarray(cu_q), jnp.asarray(cu_k), scheduler_metadata=md, return_lse=True,
-            implementation="kernel", **kw))(q, k, v, md)
-        want = oracle_attention(np.asarray(q.astype(jnp.float32)), np.asarray(k.astype(jnp.float32)),
-                                np.asarray(v.astype(jnp.float32)), cu_q, cu_k, causal=causal, window=window)
-        res = dict(out=np.asarray(out.astype(jnp.float32)), lse=np.asarray(lse), want=want, ref_err=1.0)
-        problems = _check(res, dtype_name)
+        problems = _check_with_metadata(q, k, v, cu_q, cu_k, md, dtype_name, **kw)
         if problems:
             failures.append(f"{dtype_name} d={d} {mask} H={h} Hk={hk} sq={sq.tolist()} sk={sk.tolist()} "
                             f"window={window} splits={np.asarray(md.num_splits).tolist()}: " + "; ".join(problems))
