@@ -178,8 +178,8 @@ def default_pack_gqa(max_seqlen_q: int, num_heads: int, num_kv_heads: int, tile_
 
     Why: a short sequence's tile is mostly empty rows and reads its KV head's keys once per query head; packed, it
     reads them once. Measured on an H100 (bf16, D=128, 32/8 heads): mixed prefill/decode batch 9.1 -> 4.2 ms
-    (H200, 2026-12-01, both with the dynamic scheduler: 8.5 -> 3.5 ms), while on long sequences packing costs 1-3 % (finer causal tiles, 8-row Q
-    loads), so those stay unpacked."""
+    (H200, 2026-12-01, both with the dynamic scheduler: 8.5 -> 3.5 ms), while on long sequences packing costs
+    1-3 % (finer causal tiles, 8-row Q loads), so those stay unpacked."""
     qpk = num_heads // num_kv_heads
     if not packable_qpk(qpk, tile_m):
         return False
