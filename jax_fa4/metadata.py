@@ -333,10 +333,11 @@ def prepare_scheduler_metadata(cu_seqlens_q, cu_seqlens_k, *, max_seqlen_q, max_
     implementation: None = the GPU prepare kernel when available, else the jnp path; "xla" = jnp path;
     "kernel" = the GPU kernel or an error. Works inside jit with traced cu_seqlens (no host synchronisation).
     """
-    statics = (("max_seqlen_q", max_seqlen_q), ("max_seqlen_k", max_seqlen_k), ("total_q", total_q))
+    statics = [("max_seqlen_q", max_seqlen_q), ("max_seqlen_k", max_seqlen_k)]
+    if total_q is not None:
+        statics.append(("total_q", total_q))
     for name, value in statics:
-        if (not isinstance(value, (int, np.integer)) or isinstance(value, bool)) and not (
-                name == "total_q" and value is None):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
             raise TypeError(f"{name} must be a static Python int, got {type(value).__name__}")
     if implementation not in (None, "xla", "kernel"):
         raise ValueError(f"implementation={implementation!r}; expected None, 'xla' or 'kernel'")
