@@ -64,6 +64,13 @@ def convert_packed(src, dst):
         packed[i] = _cvt_pack(src[2 * i], src[2 * i + 1], ptx_type)
 
 
+def swap_first_modes(t):
+    """The same shared-memory tensor (rows, cols, stages) read as (cols, rows, stages): a K-major operand seen as
+    the MN-major operand of another GEMM without a second copy (the swizzle stays a property of the addresses)."""
+    rows, cols, stages = (cute.size(t, mode=[i]) for i in range(3))
+    return cute.composition(t, cute.make_layout((cols, rows, stages), stride=(rows, 1, rows * cols)))
+
+
 def make_mma_ss(dtype, tile_m, tile_n):
     """C[tile_m, tile_n] = A B^T with both operands K-major in shared memory; one m64 atom per warpgroup."""
     return sm90_utils.make_trivial_tiled_mma(

@@ -14,7 +14,8 @@ Host-function arguments, in order (= SIGNATURE(variant); tensors compact row-maj
 
 Math per query block, all transposed so that P^T and dS^T are register A operands:
     S^T = K Q^T, dP^T = V dO^T (SS wgmma); P^T = exp2(t c - lse2) (0 where masked; lse2 = +inf past seqlen_q);
-    dS^T = P^T (dP^T - dsum) [(1 - t^2)]; dV += P^T dO, dK += dS^T Q (RS wgmma, dO and Q read MN-major).
+    dS^T = P^T (dP^T - dsum) [(1 - t^2)]; dV += P^T dO, dK += dS^T Q (RS wgmma; Q and dO are loaded once,
+    K-major, and read MN-major through a transposed view of the same shared memory).
     Epilogue: dk = scale * dK, dv = dV for keys < seqlen_k; rows no sequence uses are zeroed by the producer's
     idle warps.
 
@@ -33,8 +34,8 @@ from cutlass.tensor_utils import LayoutEnum
 import cuda.bindings.driver as cuda
 
 from jax_fa4.kernels._sm90 import (acc_as_a_layout, acc_mn, backward_compile_args, convert_packed, decode_block_tile,
-                                   dim_major, gemm_rs, gemm_ss, make_mma_rs, make_mma_ss, seq_major, softmax_scales,
-                                   thread0_coords, tma_pipeline, zero_unused_rows)
+                                   gemm_rs, gemm_ss, make_mma_rs, make_mma_ss, seq_major, softmax_scales,
+                                   swap_first_modes, thread0_coords, tma_pipeline, zero_unused_rows)
 
 DTYPES = {"bf16": cutlass.BFloat16, "fp16": cutlass.Float16}
 HEAD_DIMS = (64, 96, 128, 192, 256)
@@ -60,8 +61,8 @@ def tile_config(variant):
     itemsize = DTYPES[dtype_name].width // 8
     tile_q = TILE_Q[d]
     kv_bytes = 2 * TILE_K * d * itemsize       # K and V of the tile
-    stage_bytes = 4 * tile_q * d * itemsize    # Q, dO (K-major) and Q, dO again (MN-major)
-    kv_stages = 2 if 2 * kv_bytes + 2 * stage_bytes <= SMEM_BUDGET else 1
+    stage_bytes = 2 * tile_q * d * itemsize    # Q and dO
+    kv_stages = 2 if 2 * kv_bytes + 3 * stage_bytes <= SMEM_BUDGET else 1
     stages = max(1, min(3, (SMEM_BUDGET - kv_stages * kv_bytes) // stage_bytes))
     return {"tile_k": TILE_K, "tile_q": tile_q, "kv_stages": kv_stages, "stages": stages,
             "smem_bytes": kv_stages * kv_bytes + stages * stage_bytes}
@@ -115,20 +116,16 @@ class BwdDkdvSm90:
 
         sK_layout = sm90_utils.make_smem_layout_a(LayoutEnum.ROW_MAJOR, (tk, tq, d), self.dtype, self.kv_stages)
         sQ_layout = sm90_utils.make_smem_layout_b(LayoutEnum.ROW_MAJOR, (tk, tq, d), self.dtype, self.stages)
-        sQt_layout = sm90_utils.make_smem_layout_b(LayoutEnum.COL_MAJOR, (tk, d, tq), self.dtype, self.stages)
         sK_one = cute.slice_(sK_layout, (None, None, 0))
         sQ_one = cute.slice_(sQ_layout, (None, None, 0))
-        sQt_one = cute.slice_(sQt_layout, (None, None, 0))
         self.kv_bytes = 2 * cute.size_in_bytes(self.dtype, sK_one)
-        self.q_bytes = 2 * cute.size_in_bytes(self.dtype, sQ_one) + 2 * cute.size_in_bytes(self.dtype, sQt_one)
+        self.q_bytes = 2 * cute.size_in_bytes(self.dtype, sQ_one)
 
         g2s = cpasync.CopyBulkTensorTileG2SOp()
         tma_k, tma_mK = cpasync.make_tiled_tma_atom(g2s, seq_major(k, d), sK_one, (tk, d))
         tma_v, tma_mV = cpasync.make_tiled_tma_atom(g2s, seq_major(v, d), sK_one, (tk, d))
         tma_q, tma_mQ = cpasync.make_tiled_tma_atom(g2s, seq_major(q, d), sQ_one, (tq, d))
         tma_do, tma_mdO = cpasync.make_tiled_tma_atom(g2s, seq_major(dout, d), sQ_one, (tq, d))
-        tma_qt, tma_mQt = cpasync.make_tiled_tma_atom(g2s, dim_major(q, d), sQt_one, (d, tq))
-        tma_dot, tma_mdOt = cpasync.make_tiled_tma_atom(g2s, dim_major(dout, d), sQt_one, (d, tq))
 
         @cute.struct
         class SharedStorage:
@@ -138,30 +135,27 @@ class BwdDkdvSm90:
             sV: cute.struct.Align[cute.struct.MemRange[self.dtype, cute.cosize(sK_layout)], 1024]
             sQ: cute.struct.Align[cute.struct.MemRange[self.dtype, cute.cosize(sQ_layout)], 1024]
             sdO: cute.struct.Align[cute.struct.MemRange[self.dtype, cute.cosize(sQ_layout)], 1024]
-            sQt: cute.struct.Align[cute.struct.MemRange[self.dtype, cute.cosize(sQt_layout)], 1024]
-            sdOt: cute.struct.Align[cute.struct.MemRange[self.dtype, cute.cosize(sQt_layout)], 1024]
 
         self.shared_storage = SharedStorage
-        self.kernel(tma_k, tma_mK, tma_v, tma_mV, tma_q, tma_mQ, tma_do, tma_mdO, tma_qt, tma_mQt, tma_dot,
-                    tma_mdOt, lse2, dsum, dk, dv, cu_q, cu_k, seq_q, seq_k, block_prefix, softmax_scale, softcap,
-                    window_left, window_right, self.make_mma_s(), self.make_mma_kv(), sK_layout, sQ_layout,
-                    sQt_layout).launch(grid=[num_ctas, 1, 1], block=[NUM_THREADS, 1, 1], stream=stream,
-                                       min_blocks_per_mp=1)
+        self.kernel(tma_k, tma_mK, tma_v, tma_mV, tma_q, tma_mQ, tma_do, tma_mdO, lse2, dsum, dk, dv, cu_q, cu_k,
+                    seq_q, seq_k, block_prefix, softmax_scale, softcap, window_left, window_right,
+                    self.make_mma_s(), self.make_mma_kv(), sK_layout,
+                    sQ_layout).launch(grid=[num_ctas, 1, 1], block=[NUM_THREADS, 1, 1], stream=stream,
+                                      min_blocks_per_mp=1)
 
     # ---------------------------------------------------------------------------------------------- device side
     @cute.kernel
     def kernel(self, tma_k: cute.CopyAtom, mK: cute.Tensor, tma_v: cute.CopyAtom, mV: cute.Tensor,
-               tma_q: cute.CopyAtom, mQ: cute.Tensor, tma_do: cute.CopyAtom, mdO: cute.Tensor,
-               tma_qt: cute.CopyAtom, mQt: cute.Tensor, tma_dot: cute.CopyAtom, mdOt: cute.Tensor,
-               mLSE2: cute.Tensor, mDsum: cute.Tensor, mdK: cute.Tensor, mdV: cute.Tensor, cu_q: cute.Tensor,
-               cu_k: cute.Tensor, seq_q: cute.Tensor, seq_k: cute.Tensor, block_prefix: cute.Tensor,
-               softmax_scale: Float32, softcap: Float32, window_left: Int32, window_right: Int32,
+               tma_q: cute.CopyAtom, mQ: cute.Tensor, tma_do: cute.CopyAtom, mdO: cute.Tensor, mLSE2: cute.Tensor,
+               mDsum: cute.Tensor, mdK: cute.Tensor, mdV: cute.Tensor, cu_q: cute.Tensor, cu_k: cute.Tensor,
+               seq_q: cute.Tensor, seq_k: cute.Tensor, block_prefix: cute.Tensor, softmax_scale: Float32,
+               softcap: Float32, window_left: Int32, window_right: Int32,
                tiled_mma_s: cute.TiledMma, tiled_mma_kv: cute.TiledMma, sK_layout: cute.ComposedLayout,
-               sQ_layout: cute.ComposedLayout, sQt_layout: cute.ComposedLayout):
+               sQ_layout: cute.ComposedLayout):
         tidx, _, _ = cute.arch.thread_idx()
         warp_idx = cute.arch.make_warp_uniform(cute.arch.warp_idx())
         if warp_idx == 0:
-            for atom in (tma_k, tma_v, tma_q, tma_do, tma_qt, tma_dot):
+            for atom in (tma_k, tma_v, tma_q, tma_do):
                 cpasync.prefetch_descriptor(atom)
 
         smem = utils.SmemAllocator()
@@ -176,14 +170,12 @@ class BwdDkdvSm90:
             storage.sV.get_tensor(sK_layout.outer, swizzle=sK_layout.inner),
             storage.sQ.get_tensor(sQ_layout.outer, swizzle=sQ_layout.inner),
             storage.sdO.get_tensor(sQ_layout.outer, swizzle=sQ_layout.inner),
-            storage.sQt.get_tensor(sQt_layout.outer, swizzle=sQt_layout.inner),
-            storage.sdOt.get_tensor(sQt_layout.outer, swizzle=sQt_layout.inner),
         )
 
         if warp_idx < 4:
             cute.arch.setmaxregister_decrease(PRODUCER_REGS)
             if warp_idx == 0:
-                self.producer((tma_k, tma_v, tma_q, tma_do, tma_qt, tma_dot), (mK, mV, mQ, mdO, mQt, mdOt),
+                self.producer((tma_k, tma_v, tma_q, tma_do), (mK, mV, mQ, mdO),
                               smem_tensors, pipe_kv, pipe_q, cu_q, cu_k, seq_q, seq_k, block_prefix, window_left,
                               window_right)
             else:
@@ -229,9 +221,9 @@ class BwdDkdvSm90:
     @cute.jit
     def producer(self, atoms, gmem, smem_tensors, pipe_kv, pipe_q, cu_q, cu_k, seq_q, seq_k, block_prefix,
                  window_left, window_right):
-        tma_k, tma_v, tma_q, tma_do, tma_qt, tma_dot = atoms
-        mK, mV, mQ, mdO, mQt, mdOt = gmem
-        sK, sV, sQ, sdO, sQt, sdOt = smem_tensors
+        tma_k, tma_v, tma_q, tma_do = atoms
+        mK, mV, mQ, mdO = gmem
+        sK, sV, sQ, sdO = smem_tensors
         num_heads_kv = mK.shape[2]
         qhead_per_kv = mQ.shape[2] // num_heads_kv
         total_tiles = block_prefix[seq_k.shape[0]] * num_heads_kv
@@ -261,26 +253,16 @@ class BwdDkdvSm90:
                                          (self.tile_q, self.hdim), (None, 0))
                     gdO = cute.local_tile(cute.domain_offset((off_q, 0, 0), mdO)[None, None, head],
                                           (self.tile_q, self.hdim), (None, 0))
-                    gQt = cute.local_tile(cute.domain_offset((0, off_q, 0), mQt)[None, None, head],
-                                          (self.hdim, self.tile_q), (0, None))
-                    gdOt = cute.local_tile(cute.domain_offset((0, off_q, 0), mdOt)[None, None, head],
-                                           (self.hdim, self.tile_q), (0, None))
                     tQs, tQg = cpasync.tma_partition(tma_q, 0, one, cute.group_modes(sQ, 0, 2),
                                                      cute.group_modes(gQ, 0, 2))
                     tdOs, tdOg = cpasync.tma_partition(tma_do, 0, one, cute.group_modes(sdO, 0, 2),
                                                        cute.group_modes(gdO, 0, 2))
-                    tQts, tQtg = cpasync.tma_partition(tma_qt, 0, one, cute.group_modes(sQt, 0, 2),
-                                                       cute.group_modes(gQt, 0, 2))
-                    tdOts, tdOtg = cpasync.tma_partition(tma_dot, 0, one, cute.group_modes(sdOt, 0, 2),
-                                                         cute.group_modes(gdOt, 0, 2))
                     for m in cutlass.range(m_min, m_max, unroll=1):
                         pipe_q.producer_acquire(q_state)
                         bar = pipe_q.producer_get_barrier(q_state)
                         s = q_state.index
                         cute.copy(tma_q, tQg[None, m], tQs[None, s], tma_bar_ptr=bar)
                         cute.copy(tma_do, tdOg[None, m], tdOs[None, s], tma_bar_ptr=bar)
-                        cute.copy(tma_qt, tQtg[None, m], tQts[None, s], tma_bar_ptr=bar)
-                        cute.copy(tma_dot, tdOtg[None, m], tdOts[None, s], tma_bar_ptr=bar)
                         q_state.advance()
 
     # ---------------------------------------------------------------------------------------------- consumer
@@ -288,7 +270,7 @@ class BwdDkdvSm90:
     def consumer(self, tiled_mma_s, tiled_mma_kv, smem_tensors, pipe_kv, pipe_q, mLSE2, mDsum, mdK, mdV, cu_q,
                  cu_k, seq_q, seq_k, block_prefix, softmax_scale: Float32, softcap: Float32, window_left: Int32,
                  window_right: Int32, tidx: Int32):
-        sK, sV, sQ, sdO, sQt, sdOt = smem_tensors
+        sK, sV, sQ, sdO = smem_tensors
         tk, tq, d = self.tile_k, self.tile_q, self.hdim
         num_heads_kv = mdK.shape[1]
         qhead_per_kv = mLSE2.shape[0] // num_heads_kv
@@ -304,8 +286,8 @@ class BwdDkdvSm90:
         tSrV = tiled_mma_s.make_fragment_A(wg_s.partition_A(sV))
         tSrQ = tiled_mma_s.make_fragment_B(wg_s.partition_B(sQ))
         tSrdO = tiled_mma_s.make_fragment_B(wg_s.partition_B(sdO))
-        tKVrQt = tiled_mma_kv.make_fragment_B(wg_kv.partition_B(sQt))
-        tKVrdOt = tiled_mma_kv.make_fragment_B(wg_kv.partition_B(sdOt))
+        tKVrQt = tiled_mma_kv.make_fragment_B(wg_kv.partition_B(swap_first_modes(sQ)))
+        tKVrdOt = tiled_mma_kv.make_fragment_B(wg_kv.partition_B(swap_first_modes(sdO)))
         acc_S = thr_s.make_fragment_C(thr_s.partition_shape_C((tk, tq)))
         acc_dP = thr_s.make_fragment_C(thr_s.partition_shape_C((tk, tq)))
         acc_dK = thr_kv.make_fragment_C(thr_kv.partition_shape_C((tk, d)))
@@ -418,11 +400,12 @@ class BwdDkdvSm90:
                 tScS0_mn = thread0_coords(self.make_mma_s(), (tk, tq))
                 for r in cutlass.range_constexpr(cute.size(acc_S_mn, mode=[0])):
                     j = j0 + tScS_mn[r, 0][0]
-                    # query columns [lo, hi) (absolute) that see key j
+                    # query columns [lo, hi) (absolute) that see key j; +-2**30 stand for unbounded (shifting
+                    # them by the column base below cannot overflow)
                     lo = j - off
-                    hi = Int32(2147483647)
+                    hi = Int32(1 << 30)
                     if const_expr(self.mask == "local"):
-                        lo = -hi
+                        lo = Int32(-(1 << 30))
                         if window_right >= 0:
                             lo = j - off - window_right
                         if window_left >= 0:

@@ -18,7 +18,8 @@ Host-function arguments, in order (= SIGNATURE(variant); tensors compact row-maj
 Math per key block (P and dS never leave registers):
     S = Q K^T, dP = dO V^T (SS wgmma);  t = tanh(S * scale / cap) with softcap, else S;
     P = exp2(t * c - lse2) with c = (cap or scale) * log2(e), 0 on masked keys;
-    dS = P * (dP - dsum) * (1 - t^2 with softcap);  dQ += dS K (RS wgmma, K read MN-major).
+    dS = P * (dP - dsum) * (1 - t^2 with softcap);  dQ += dS K (RS wgmma; K, loaded once K-major, is read
+    MN-major through a transposed view of the same shared memory).
     Epilogue: dq = scale * dQ, rows < seqlen_q; rows no sequence uses are zeroed by the producer's idle warps.
 
 Schedule: a static persistent grid (num_ctas CTAs, CTA c takes tiles c, c + num_ctas, ...); tile t -> (sequence,
@@ -38,8 +39,8 @@ from cutlass.tensor_utils import LayoutEnum
 import cuda.bindings.driver as cuda
 
 from jax_fa4.kernels._sm90 import (acc_as_a_layout, acc_mn, backward_compile_args, convert_packed, decode_block_tile,
-                                   dim_major, gemm_rs, gemm_ss, key_block_range, make_mma_rs, make_mma_ss, mask_scores,
-                                   seq_major, softmax_scales, thread0_coords, tma_pipeline, zero_unused_rows)
+                                   gemm_rs, gemm_ss, key_block_range, make_mma_rs, make_mma_ss, mask_scores, seq_major,
+                                   softmax_scales, swap_first_modes, thread0_coords, tma_pipeline, zero_unused_rows)
 
 DTYPES = {"bf16": cutlass.BFloat16, "fp16": cutlass.Float16}
 HEAD_DIMS = (64, 96, 128, 192, 256)
@@ -61,7 +62,7 @@ def tile_config(variant):
     dtype_name, d, _ = variant
     itemsize = DTYPES[dtype_name].width // 8
     q_bytes = 2 * TILE_Q * d * itemsize               # Q and dO
-    stage_bytes = 3 * TILE_K[d] * d * itemsize        # K, V (K-major) and K again (MN-major)
+    stage_bytes = 2 * TILE_K[d] * d * itemsize        # K and V
     stages = max(1, min(MAX_STAGES, (SMEM_BUDGET - q_bytes) // stage_bytes))
     return {"tile_q": TILE_Q, "tile_k": TILE_K[d], "stages": stages, "smem_bytes": q_bytes + stages * stage_bytes}
 
@@ -107,25 +108,21 @@ class BwdDqSm90:
                  block_prefix: cute.Tensor, dq: cute.Tensor, softmax_scale: Float32, softcap: Float32,
                  window_left: Int32, window_right: Int32, num_ctas: Int32, stream: cuda.CUstream):
         tm, tn, d = self.tile_m, self.tile_n, self.hdim
-        # TMA views (seq, d, head) with d contiguous; K also as (d, seq, head): the MN-major B operand of dS K.
+        # TMA views (seq, d, head) with d contiguous.
         mQ, mdO, mK, mV = (seq_major(x, d) for x in (q, dout, k, v))
-        mKt = dim_major(k, d)
 
         sQ_layout = sm90_utils.make_smem_layout_a(LayoutEnum.ROW_MAJOR, (tm, tn, d), self.dtype, 1)
         sK_layout = sm90_utils.make_smem_layout_b(LayoutEnum.ROW_MAJOR, (tm, tn, d), self.dtype, self.stages)
-        sKt_layout = sm90_utils.make_smem_layout_b(LayoutEnum.COL_MAJOR, (tm, d, tn), self.dtype, self.stages)
         sQ_one = cute.slice_(sQ_layout, (None, None, 0))
         sK_one = cute.slice_(sK_layout, (None, None, 0))
-        sKt_one = cute.slice_(sKt_layout, (None, None, 0))
         self.q_bytes = 2 * cute.size_in_bytes(self.dtype, sQ_one)
-        self.kv_bytes = 2 * cute.size_in_bytes(self.dtype, sK_one) + cute.size_in_bytes(self.dtype, sKt_one)
+        self.kv_bytes = 2 * cute.size_in_bytes(self.dtype, sK_one)
 
         g2s = cpasync.CopyBulkTensorTileG2SOp()
         tma_q, tma_mQ = cpasync.make_tiled_tma_atom(g2s, mQ, sQ_one, (tm, d))
         tma_do, tma_mdO = cpasync.make_tiled_tma_atom(g2s, mdO, sQ_one, (tm, d))
         tma_k, tma_mK = cpasync.make_tiled_tma_atom(g2s, mK, sK_one, (tn, d))
         tma_v, tma_mV = cpasync.make_tiled_tma_atom(g2s, mV, sK_one, (tn, d))
-        tma_kt, tma_mKt = cpasync.make_tiled_tma_atom(g2s, mKt, sKt_one, (d, tn))
 
         @cute.struct
         class SharedStorage:
@@ -135,28 +132,27 @@ class BwdDqSm90:
             sdO: cute.struct.Align[cute.struct.MemRange[self.dtype, cute.cosize(sQ_layout)], 1024]
             sK: cute.struct.Align[cute.struct.MemRange[self.dtype, cute.cosize(sK_layout)], 1024]
             sV: cute.struct.Align[cute.struct.MemRange[self.dtype, cute.cosize(sK_layout)], 1024]
-            sKt: cute.struct.Align[cute.struct.MemRange[self.dtype, cute.cosize(sKt_layout)], 1024]
 
         self.shared_storage = SharedStorage
-        self.kernel(tma_q, tma_mQ, tma_do, tma_mdO, tma_k, tma_mK, tma_v, tma_mV, tma_kt, tma_mKt, lse2, dsum, dq,
-                    cu_q, cu_k, seq_q, seq_k, block_prefix, softmax_scale, softcap, window_left, window_right,
-                    self.make_mma_s(), self.make_mma_dq(), sQ_layout, sK_layout,
-                    sKt_layout).launch(grid=[num_ctas, 1, 1], block=[NUM_THREADS, 1, 1], stream=stream,
-                                       min_blocks_per_mp=1)
+        self.kernel(tma_q, tma_mQ, tma_do, tma_mdO, tma_k, tma_mK, tma_v, tma_mV, lse2, dsum, dq, cu_q, cu_k,
+                    seq_q, seq_k, block_prefix, softmax_scale, softcap, window_left, window_right,
+                    self.make_mma_s(), self.make_mma_dq(), sQ_layout,
+                    sK_layout).launch(grid=[num_ctas, 1, 1], block=[NUM_THREADS, 1, 1], stream=stream,
+                                      min_blocks_per_mp=1)
 
     # ---------------------------------------------------------------------------------------------- device side
     @cute.kernel
     def kernel(self, tma_q: cute.CopyAtom, mQ: cute.Tensor, tma_do: cute.CopyAtom, mdO: cute.Tensor,
-               tma_k: cute.CopyAtom, mK: cute.Tensor, tma_v: cute.CopyAtom, mV: cute.Tensor, tma_kt: cute.CopyAtom,
-               mKt: cute.Tensor, mLSE2: cute.Tensor, mDsum: cute.Tensor, mdQ: cute.Tensor, cu_q: cute.Tensor,
-               cu_k: cute.Tensor, seq_q: cute.Tensor, seq_k: cute.Tensor, block_prefix: cute.Tensor,
-               softmax_scale: Float32, softcap: Float32, window_left: Int32, window_right: Int32,
+               tma_k: cute.CopyAtom, mK: cute.Tensor, tma_v: cute.CopyAtom, mV: cute.Tensor, mLSE2: cute.Tensor,
+               mDsum: cute.Tensor, mdQ: cute.Tensor, cu_q: cute.Tensor, cu_k: cute.Tensor, seq_q: cute.Tensor,
+               seq_k: cute.Tensor, block_prefix: cute.Tensor, softmax_scale: Float32, softcap: Float32,
+               window_left: Int32, window_right: Int32,
                tiled_mma_s: cute.TiledMma, tiled_mma_dq: cute.TiledMma, sQ_layout: cute.ComposedLayout,
-               sK_layout: cute.ComposedLayout, sKt_layout: cute.ComposedLayout):
+               sK_layout: cute.ComposedLayout):
         tidx, _, _ = cute.arch.thread_idx()
         warp_idx = cute.arch.make_warp_uniform(cute.arch.warp_idx())
         if warp_idx == 0:
-            for atom in (tma_q, tma_do, tma_k, tma_v, tma_kt):
+            for atom in (tma_q, tma_do, tma_k, tma_v):
                 cpasync.prefetch_descriptor(atom)
 
         smem = utils.SmemAllocator()
@@ -170,19 +166,18 @@ class BwdDqSm90:
         sdO = storage.sdO.get_tensor(sQ_layout.outer, swizzle=sQ_layout.inner)
         sK = storage.sK.get_tensor(sK_layout.outer, swizzle=sK_layout.inner)
         sV = storage.sV.get_tensor(sK_layout.outer, swizzle=sK_layout.inner)
-        sKt = storage.sKt.get_tensor(sKt_layout.outer, swizzle=sKt_layout.inner)
 
         if warp_idx < 4:
             cute.arch.setmaxregister_decrease(PRODUCER_REGS)
             if warp_idx == 0:
-                self.producer(tma_q, mQ, tma_do, mdO, tma_k, mK, tma_v, mV, tma_kt, mKt, sQ, sdO, sK, sV, sKt,
-                              pipe_q, pipe_kv, cu_q, cu_k, seq_q, seq_k, block_prefix, window_left, window_right)
+                self.producer(tma_q, mQ, tma_do, mdO, tma_k, mK, tma_v, mV, sQ, sdO, sK, sV, pipe_q, pipe_kv, cu_q,
+                              cu_k, seq_q, seq_k, block_prefix, window_left, window_right)
             else:
                 zero_unused_rows(mdQ, cu_q, seq_q, cute.arch.block_idx()[0] * 3 + warp_idx - 1,
                                  cute.arch.grid_dim()[0] * 3)
         else:
             cute.arch.setmaxregister_increase(CONSUMER_REGS)
-            self.consumer(tiled_mma_s, tiled_mma_dq, sQ, sdO, sK, sV, sKt, pipe_q, pipe_kv, mLSE2, mDsum, mdQ,
+            self.consumer(tiled_mma_s, tiled_mma_dq, sQ, sdO, sK, sV, pipe_q, pipe_kv, mLSE2, mDsum, mdQ,
                           cu_q, seq_q, seq_k, block_prefix, softmax_scale, softcap, window_left, window_right,
                           tidx - 128)
 
@@ -194,8 +189,8 @@ class BwdDqSm90:
 
     # ---------------------------------------------------------------------------------------------- producer
     @cute.jit
-    def producer(self, tma_q, mQ, tma_do, mdO, tma_k, mK, tma_v, mV, tma_kt, mKt, sQ, sdO, sK, sV, sKt, pipe_q,
-                 pipe_kv, cu_q, cu_k, seq_q, seq_k, block_prefix, window_left, window_right):
+    def producer(self, tma_q, mQ, tma_do, mdO, tma_k, mK, tma_v, mV, sQ, sdO, sK, sV, pipe_q, pipe_kv, cu_q, cu_k,
+                 seq_q, seq_k, block_prefix, window_left, window_right):
         num_heads = mQ.shape[2]
         qhead_per_kv = num_heads // mK.shape[2]
         total_tiles = block_prefix[seq_q.shape[0]] * num_heads
@@ -217,16 +212,12 @@ class BwdDqSm90:
                                      (self.tile_n, self.hdim), (None, 0))
                 gV = cute.local_tile(cute.domain_offset((off_k, 0, 0), mV)[None, None, head_kv],
                                      (self.tile_n, self.hdim), (None, 0))
-                gKt = cute.local_tile(cute.domain_offset((0, off_k, 0), mKt)[None, None, head_kv],
-                                      (self.hdim, self.tile_n), (0, None))
                 one = cute.make_layout(1)
                 tQs, tQg = cpasync.tma_partition(tma_q, 0, one, cute.group_modes(sQ, 0, 2), cute.group_modes(gQ, 0, 2))
                 tdOs, tdOg = cpasync.tma_partition(tma_do, 0, one, cute.group_modes(sdO, 0, 2),
                                                    cute.group_modes(gdO, 0, 2))
                 tKs, tKg = cpasync.tma_partition(tma_k, 0, one, cute.group_modes(sK, 0, 2), cute.group_modes(gK, 0, 2))
                 tVs, tVg = cpasync.tma_partition(tma_v, 0, one, cute.group_modes(sV, 0, 2), cute.group_modes(gV, 0, 2))
-                tKts, tKtg = cpasync.tma_partition(tma_kt, 0, one, cute.group_modes(sKt, 0, 2),
-                                                   cute.group_modes(gKt, 0, 2))
                 pipe_q.producer_acquire(q_state)
                 bar = pipe_q.producer_get_barrier(q_state)
                 cute.copy(tma_q, tQg, tQs[None, 0], tma_bar_ptr=bar)
@@ -238,12 +229,11 @@ class BwdDqSm90:
                     bar = pipe_kv.producer_get_barrier(kv_state)
                     cute.copy(tma_k, tKg[None, n], tKs[None, kv_state.index], tma_bar_ptr=bar)
                     cute.copy(tma_v, tVg[None, n], tVs[None, kv_state.index], tma_bar_ptr=bar)
-                    cute.copy(tma_kt, tKtg[None, n], tKts[None, kv_state.index], tma_bar_ptr=bar)
                     kv_state.advance()
 
     # ---------------------------------------------------------------------------------------------- consumer
     @cute.jit
-    def consumer(self, tiled_mma_s, tiled_mma_dq, sQ, sdO, sK, sV, sKt, pipe_q, pipe_kv, mLSE2, mDsum, mdQ, cu_q,
+    def consumer(self, tiled_mma_s, tiled_mma_dq, sQ, sdO, sK, sV, pipe_q, pipe_kv, mLSE2, mDsum, mdQ, cu_q,
                  seq_q, seq_k, block_prefix, softmax_scale: Float32, softcap: Float32, window_left: Int32,
                  window_right: Int32, tidx: Int32):
         tm, tn = self.tile_m, self.tile_n
@@ -260,7 +250,7 @@ class BwdDqSm90:
         tSrdO = tiled_mma_s.make_fragment_A(wg_s.partition_A(sdO))
         tSrK = tiled_mma_s.make_fragment_B(wg_s.partition_B(sK))
         tSrV = tiled_mma_s.make_fragment_B(wg_s.partition_B(sV))
-        tdQrKt = tiled_mma_dq.make_fragment_B(wg_dq.partition_B(sKt))
+        tdQrKt = tiled_mma_dq.make_fragment_B(wg_dq.partition_B(swap_first_modes(sK)))
         acc_S = thr_s.make_fragment_C(thr_s.partition_shape_C((tm, tn)))
         acc_dP = thr_s.make_fragment_C(thr_s.partition_shape_C((tm, tn)))
         acc_dQ = thr_dq.make_fragment_C(thr_dq.partition_shape_C((tm, self.hdim)))
