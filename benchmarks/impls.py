@@ -260,7 +260,9 @@ class Cudnn:
 
 def default_impls(memory_budget=None):
     """Every implementation the harness knows, in table order."""
-    return [Fa4("kernel"), Fa4("kernel", name="jax_fa4-packed-gqa", pack_gqa=True), Cudnn("padded"), Cudnn("packed"),
+    return [Fa4("kernel"), Fa4("kernel", name="jax_fa4-packed-gqa", pack_gqa=True),
+            Fa4("kernel", name="jax_fa4-deterministic", extra_kwargs={"deterministic": True}),
+            Cudnn("padded"), Cudnn("packed"),
             Cudnn("split", split="padded", name="cudnn-split-padded"),
             Cudnn("split", split="packed", name="cudnn-split-packed"), Fa4("xla", memory_budget=memory_budget)]
 

@@ -55,12 +55,13 @@ def _kernel_backward_reason(module, config):
     return module.supports_backward(config)
 
 
-def _gradients(module, config, q, k, v, out, lse, cu_q, cu_k, used_q, used_k, dout, dlse):
+def _gradients(module, config, q, k, v, out, lse, cu_q, cu_k, used_q, used_k, dout, dlse, deterministic=True):
     """(dq, dk, dv) of a call whose forward gave (out, lse): the GPU backward kernels when `module` (the kernel
     backend the forward ran on, or None for the reference path) has them for `config`, else the reference's
     gradient, recomputed from (q, k, v)."""
     if module is not None and _kernel_backward_reason(module, config) is None:
-        return module.varlen_backward(q, k, v, out, lse, dout, dlse, cu_q, cu_k, used_q, used_k, config=config)
+        return module.varlen_backward(q, k, v, out, lse, dout, dlse, cu_q, cu_k, used_q, used_k, config=config,
+                                      deterministic=deterministic)
 
     def reference(q_, k_, v_):
         return varlen_attention_reference(
@@ -76,7 +77,7 @@ def _gradients(module, config, q, k, v, out, lse, cu_q, cu_k, used_q, used_k, do
 def _kernel_attention(module, static, q, k, v, cu_q, cu_k, used_q, used_k, md):
     """The GPU forward kernel; its gradient comes from the GPU backward kernels where they cover the call
     (`supports_backward`), else from the reference, recomputed."""
-    config, scheduler_mode = static
+    config, scheduler_mode, _ = static
     return module.varlen_forward(q, k, v, cu_q, cu_k, used_q, used_k, config=config, scheduler_metadata=md,
                                  scheduler_mode=scheduler_mode)
 
@@ -87,9 +88,10 @@ def _kernel_attention_fwd(module, static, q, k, v, cu_q, cu_k, used_q, used_k, m
 
 
 def _kernel_attention_bwd(module, static, residuals, cotangents):
-    config, _ = static
+    config, _, deterministic = static
     q, k, v, out, lse, cu_q, cu_k, used_q, used_k = residuals
-    dq, dk, dv = _gradients(module, config, q, k, v, out, lse, cu_q, cu_k, used_q, used_k, *cotangents)
+    dq, dk, dv = _gradients(module, config, q, k, v, out, lse, cu_q, cu_k, used_q, used_k, *cotangents,
+                            deterministic=deterministic)
     return dq, dk, dv, None, None, None, None, None
 
 
@@ -99,7 +101,7 @@ _kernel_attention.defvjp(_kernel_attention_fwd, _kernel_attention_bwd)
 def varlen_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, *, max_seqlen_q, max_seqlen_k, seqused_q=None,
                      seqused_k=None, softmax_scale=None, causal=False, window_size=(-1, -1), softcap=0.0,
                      num_splits=0, scheduler_metadata=None, return_lse=False, implementation=None,
-                     debug_checks=False, scheduler_mode="auto"):
+                     debug_checks=False, scheduler_mode="auto", deterministic=False):
     """Attention over a packed batch of variable-length sequences (FlashAttention's varlen conventions).
 
     Args:
@@ -126,10 +128,14 @@ def varlen_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, *, max_seqlen_q, max_s
         "dynamic-fifo" (same, packed order), "dynamic-two-ended" (half the CTAs walk the longest-first order from
         the front, half from the back, one head at a time: long decodes stream beside prefill tiles), "static"
         (CTA c takes tiles c, c + grid, ...), "single-tile" (one CTA per tile). Kernel path only.
+      deterministic: gradients bit-identical from run to run on the kernel path. False (default): for
+        head_dim 128 one backward kernel makes dK, dV and dQ, adding dQ's pieces into a float32 buffer with
+        atomics (faster; dQ's last bits depend on their order). True, and every other head_dim: two kernels
+        that each sum in a fixed order. The reference path is deterministic either way.
 
-    Gradients: on the kernel path the backward runs on the SM90 backward kernels (every forward variant;
-    deterministic: bit-identical from run to run). A kernel library without the backward variant (a reduced
-    build) gives the reference's gradient, recomputed from (q, k, v) (correct, but at reference speed).
+    Gradients: on the kernel path the backward runs on the SM90 backward kernels (every forward variant).
+    A kernel library without the backward variant (a reduced build) gives the reference's gradient, recomputed
+    from (q, k, v) (correct, but at reference speed).
 
     Returns:
       out [total_q, num_heads, head_dim_v], and with return_lse also lse [num_heads, total_q] float32, natural log.
@@ -151,8 +157,9 @@ def varlen_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, *, max_seqlen_q, max_s
         validation.check_metadata(scheduler_metadata, config)
     if scheduler_mode not in SCHEDULER_MODES:
         raise ValueError(f"scheduler_mode must be one of {SCHEDULER_MODES}, got {scheduler_mode!r}")
-    if not isinstance(debug_checks, bool):
-        raise TypeError(f"debug_checks must be a Python bool, got {debug_checks!r}")
+    for name, flag in (("debug_checks", debug_checks), ("deterministic", deterministic)):
+        if not isinstance(flag, bool):
+            raise TypeError(f"{name} must be a Python bool, got {flag!r}")
     if debug_checks:
         jax.debug.callback(
             functools.partial(validation.check_lengths, total_q=config.total_q, total_k=config.total_k,
@@ -160,8 +167,8 @@ def varlen_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, *, max_seqlen_q, max_s
             cu_seqlens_q, cu_seqlens_k, seqused_q, seqused_k)
     backend, module = _select_backend(config, implementation)
     if backend == "kernel":
-        out, lse = _kernel_attention(module, (config, scheduler_mode), q, k, v, cu_seqlens_q, cu_seqlens_k,
-                                     seqused_q, seqused_k, scheduler_metadata)
+        out, lse = _kernel_attention(module, (config, scheduler_mode, deterministic), q, k, v, cu_seqlens_q,
+                                     cu_seqlens_k, seqused_q, seqused_k, scheduler_metadata)
     else:
         out, lse = varlen_attention_reference(
             q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q=config.max_seqlen_q,
@@ -180,7 +187,7 @@ def _lengths(name, lengths, batch, seq):
 
 def attention(q, k, v, *, q_lengths=None, kv_lengths=None, softmax_scale=None, causal=False,
               window_size=(-1, -1), softcap=0.0, num_splits=0, scheduler_metadata=None, return_lse=False,
-              implementation=None, debug_checks=False):
+              implementation=None, debug_checks=False, deterministic=False):
     """Attention on padded [batch, seq, heads, dim] input, via the varlen path.
 
     q [batch, seq_q, H, D], k [batch, seq_k, Hk, D], v [batch, seq_k, Hk, Dv]. q_lengths / kv_lengths: optional
@@ -209,7 +216,8 @@ def attention(q, k, v, *, q_lengths=None, kv_lengths=None, softmax_scale=None, c
         v.reshape((batch * seq_k,) + v.shape[2:]), cu_q, cu_k, max_seqlen_q=seq_q, max_seqlen_k=seq_k,
         seqused_q=seqused_q, seqused_k=seqused_k, softmax_scale=softmax_scale, causal=causal,
         window_size=window_size, softcap=softcap, num_splits=num_splits, scheduler_metadata=scheduler_metadata,
-        return_lse=return_lse, implementation=implementation, debug_checks=debug_checks)
+        return_lse=return_lse, implementation=implementation, debug_checks=debug_checks,
+        deterministic=deterministic)
     out, lse = res if return_lse else (res, None)
     out = out.reshape((batch, seq_q) + out.shape[1:])
     if not return_lse:

@@ -294,9 +294,14 @@ def varlen_forward(q, k, v, cu_seqlens_q, cu_seqlens_k, seqused_q, seqused_k, *,
 LOG2E = float(np.log2(np.e))
 
 
-def _backward_launches(config):
+def _backward_launches(config, deterministic=True):
     """[(target, entry, outputs)] of the backward kernels for this call, or a sentence saying why there are none.
-    dQ is one launch; dK and dV are one launch up to D = 128 and one each beyond (bwd_dkdv_sm90.PASSES)."""
+    Not deterministic, where built (D = 128): one launch makes dK, dV and dQ (atomically added in float32).
+    Otherwise dQ is one launch; dK and dV are one launch up to D = 128 and one each beyond (bwd_dkdv_sm90.PASSES)."""
+    if not deterministic:
+        fused = _variant_entry("bwd_dkdv_sm90", config, "_dkdvdq")
+        if fused[0] is not None:
+            return [fused + ("dkdvdq",)]
     dq = _variant_entry("bwd_dq_sm90", config)
     if dq[0] is None:
         return dq[1]
@@ -322,14 +327,40 @@ def _block_prefix(lengths, tile):
     return jnp.concatenate([jnp.zeros((1,), jnp.int32), jnp.cumsum(blocks, dtype=jnp.int32)])
 
 
-def varlen_backward(q, k, v, out, lse, dout, dlse, cu_seqlens_q, cu_seqlens_k, seqused_q, seqused_k, *, config):
-    """(dq, dk, dv) from the SM90 backward kernels (bwd_dq_sm90, then bwd_dkdv_sm90), given the forward's out and
-    lse [H, total_q] (natural log) and the cotangents dout and dlse (None when lse was not used).
+def dq_from_accum(acc, cu_q, len_q, tile_q, total_q):
+    """dQ [total_q, H, D] (float32, unscaled) from bwd_dkdv_sm90's "dkdvdq" accumulator acc [H, rows, D]: chunks
+    of tile_q * D floats, query block m of sequence b at row (cu_q[b] + b tile_q) // tile_q * tile_q + m tile_q,
+    each stored as the two consumer warpgroups' wgmma accumulators (columns [0, D/2) then [D/2, D)) in register
+    order: float 512 c + 4 t + 2 h + k of a half is thread t's register 4 c + 2 h + k, which wgmma's m64
+    accumulator puts, for thread t = 32 w + 4 r + l, at row 16 w + 8 h + r, column 8 c + 2 l + k.
+    Rows no sequence uses (past cu_q[B], or past seqused) get 0."""
+    heads, rows, d = acc.shape
+    assert tile_q == 64, "one m64 wgmma row block per query block"
+    # [H, chunk, half, c, w, r, l, h, k] -> [H, chunk, w, h, r, half, c, l, k] = [H, rows, D]
+    acc = acc.reshape(heads, rows // 64, 2, d // 16, 4, 8, 4, 2, 2)
+    acc = acc.transpose(0, 1, 4, 7, 5, 2, 3, 6, 8).reshape(heads, rows, d)
+    tok = jnp.arange(total_q, dtype=jnp.int32)
+    batch = len_q.shape[0]
+    b = jnp.clip(jnp.searchsorted(cu_q, tok, side="right").astype(jnp.int32) - 1, 0, batch - 1)
+    r = tok - cu_q[b]
+    valid = (r >= 0) & (r < len_q[b])
+    row = (cu_q[b] + b * tile_q) // tile_q * tile_q + r
+    dq = jnp.take(acc, jnp.where(valid, row, 0), axis=1)  # [H, total_q, D]
+    return jnp.where(valid[None, :, None], dq, 0.0).transpose(1, 0, 2)
 
-    Lengths are read by the same rules as `varlen_forward`. The kernels sum every gradient inside one CTA in a
-    fixed order, so the result is bit-identical from run to run. Gradients of rows no sequence uses are 0.
+
+def varlen_backward(q, k, v, out, lse, dout, dlse, cu_seqlens_q, cu_seqlens_k, seqused_q, seqused_k, *, config,
+                    deterministic=True):
+    """(dq, dk, dv) from the SM90 backward kernels, given the forward's out and lse [H, total_q] (natural log) and
+    the cotangents dout and dlse (None when lse was not used).
+
+    Lengths are read by the same rules as `varlen_forward`. deterministic=True: bwd_dq_sm90, then bwd_dkdv_sm90,
+    each summing its gradient inside one CTA in a fixed order, so the result is bit-identical from run to run.
+    deterministic=False: where its variant is built, one bwd_dkdv_sm90 "dkdvdq" launch that also adds dQ into a
+    float32 accumulator with atomics (fewer GEMMs; dQ's last bits vary between runs), else as True.
+    Gradients of rows no sequence uses are 0.
     """
-    launches = _backward_launches(config)
+    launches = _backward_launches(config, deterministic)
     if isinstance(launches, str):
         raise ValueError(f"jax_fa4 backward kernel unavailable: {launches}")
     cu_q, cu_k, len_q, len_k = _read_lengths(config, cu_seqlens_q, cu_seqlens_k, seqused_q, seqused_k)
@@ -349,6 +380,16 @@ def varlen_backward(q, k, v, out, lse, dout, dlse, cu_seqlens_q, cu_seqlens_k, s
         if outputs == "dq":
             call = jax.ffi.ffi_call(target, jax.ShapeDtypeStruct(q.shape, q.dtype), vmap_method="sequential")
             grads["dq"] = call(*operands, _block_prefix(len_q, entry["config"]["tile_q"]), **scalars)
+            continue
+        if outputs == "dkdvdq":
+            tile_q = entry["config"]["tile_q"]
+            rows = (config.total_q // tile_q + config.batch + 1) * tile_q
+            dk, dv, dq_accum = jax.ffi.ffi_call(
+                target, (jax.ShapeDtypeStruct(k.shape, k.dtype), jax.ShapeDtypeStruct(v.shape, v.dtype),
+                         jax.ShapeDtypeStruct((q.shape[1], rows, q.shape[2]), jnp.float32)),
+                vmap_method="sequential")(*operands, _block_prefix(len_k, entry["config"]["tile_k"]), **scalars)
+            dq = dq_from_accum(dq_accum, cu_q, len_q, tile_q, config.total_q) * np.float32(config.softmax_scale)
+            grads.update(dq=dq.astype(q.dtype), dk=dk, dv=dv)
             continue
         dk, dv = jax.ffi.ffi_call(
             target, (jax.ShapeDtypeStruct(k.shape, k.dtype), jax.ShapeDtypeStruct(v.shape, v.dtype)),

@@ -62,6 +62,7 @@ class _Static:
     has_seqused_q: bool
     has_seqused_k: bool
     metadata_config: Optional[metadata_lib.MetadataConfig]
+    deterministic: bool = False
 
 
 def _local_metadata(st: _Static, md_leaves, heads, kv_heads, dtype, cu_q, cu_k, seqused_q, seqused_k):
@@ -104,7 +105,7 @@ def _backward_local(st: _Static, q, k, v, cu_q, cu_k, seqused_q, seqused_k, out,
         softcap=st.softcap, num_splits=st.num_splits, return_lse=True, implementation=st.implementation)
     backend, module = api._select_backend(config, st.implementation)
     return api._gradients(module if backend == "kernel" else None, config, q, k, v, out, lse, cu_q, cu_k, seqused_q,
-                         seqused_k, dout, dlse)
+                         seqused_k, dout, dlse, deterministic=st.deterministic)
 
 
 def _head_factors(st: _Static):
@@ -242,7 +243,8 @@ _attend.defvjp(_attend_fwd, _attend_bwd)
 
 def sharded_varlen_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, *, max_seqlen_q, max_seqlen_k, seqused_q=None,
                              seqused_k=None, softmax_scale=None, causal=False, window_size=(-1, -1), softcap=0.0,
-                             num_splits=0, scheduler_metadata=None, return_lse=False, implementation=None):
+                             num_splits=0, scheduler_metadata=None, return_lse=False, implementation=None,
+                             deterministic=False):
     """`jax_fa4.varlen_attention` that partitions over heads under `jax.jit` (see the module doc).
 
     Same arguments and results as varlen_attention. Shard q/k/v over axis 1 (e.g. NamedSharding(mesh,
@@ -254,6 +256,8 @@ def sharded_varlen_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, *, max_seqlen_
         seqused_q=seqused_q, seqused_k=seqused_k, softmax_scale=softmax_scale, causal=causal,
         window_size=window_size, softcap=softcap, num_splits=num_splits, return_lse=return_lse,
         implementation=implementation)
+    if not isinstance(deterministic, bool):
+        raise TypeError(f"deterministic must be a Python bool, got {deterministic!r}")
     md_config, md_leaves = None, None
     if scheduler_metadata is not None:
         if not isinstance(scheduler_metadata, metadata_lib.SchedulerMetadata):
@@ -273,7 +277,7 @@ def sharded_varlen_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, *, max_seqlen_
                  window_size=(config.window_left, config.window_right), softcap=config.softcap,
                  num_splits=config.num_splits, implementation=implementation,
                  has_seqused_q=seqused_q is not None, has_seqused_k=seqused_k is not None,
-                 metadata_config=md_config)
+                 metadata_config=md_config, deterministic=deterministic)
     explicit = _explicit_head_sharding(q)
     if explicit is None:
         out, lse = _attend(st, q, k, v, cu_seqlens_q, cu_seqlens_k, seqused_q, seqused_k, md_leaves)

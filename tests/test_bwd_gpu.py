@@ -34,7 +34,7 @@ from ragged_cases import cu_seqlens, draw_case
 DTYPES = {"bf16": jnp.bfloat16, "fp16": jnp.float16}
 HEAD_DIMS = (64, 96, 128, 192, 256)
 MASKS = ("none", "causal", "local")
-CASES_PER_VARIANT = 7  # 30 variants x 7 = 210 batches
+CASES_PER_VARIANT = 7  # 36 variant runs x 7 = 252 batches
 MAX_REL = {"bf16": 1e-2, "fp16": 2e-3}  # as the forward tests
 
 _FNS = {}
@@ -43,14 +43,15 @@ _FNS = {}
 def _grad_fn(static):
     """jit(q, k, v, ..., dout, dlse) -> (dq, dk, dv) through varlen_attention's VJP on the chosen path."""
     if static not in _FNS:
-        max_q, max_k, causal, window, softcap, seqused, impl = static
+        max_q, max_k, causal, window, softcap, seqused, deterministic, impl = static
 
         def grads(q, k, v, cu_q, cu_k, used_q, used_k, dout, dlse):
             def f(q, k, v):
                 return jax_fa4.varlen_attention(
                     q, k, v, cu_q, cu_k, max_seqlen_q=max_q, max_seqlen_k=max_k, causal=causal,
                     window_size=window, softcap=softcap, seqused_q=used_q if seqused else None,
-                    seqused_k=used_k if seqused else None, return_lse=True, implementation=impl)
+                    seqused_k=used_k if seqused else None, return_lse=True, implementation=impl,
+                    deterministic=deterministic)
 
             _, vjp = jax.vjp(f, q, k, v)
             return vjp((dout, dlse))
@@ -59,7 +60,7 @@ def _grad_fn(static):
     return _FNS[static]
 
 
-def _case(rng, dtype_name, d, mask):
+def _case(rng, dtype_name, d, mask, deterministic=False):
     dtype = DTYPES[dtype_name]
     c = draw_case(rng, mask)
     sq, sk, causal, window, softcap, seqused = c.seqlen_q, c.seqlen_k, c.causal, c.window, c.softcap, c.seqused
@@ -69,7 +70,7 @@ def _case(rng, dtype_name, d, mask):
     dout = jnp.asarray(rng.standard_normal((total_q, h, d)).astype(np.float32), dtype)
     dlse = jnp.asarray(rng.standard_normal((h, total_q)).astype(np.float32))
     args = (q, k, v, jnp.asarray(cu_q), jnp.asarray(cu_k), jnp.asarray(sq), jnp.asarray(sk), dout, dlse)
-    static = (1024, 1024, causal, window, softcap, seqused)
+    static = (1024, 1024, causal, window, softcap, seqused, deterministic)
     got = _grad_fn(static + ("kernel",))(*args)
     ref = _grad_fn(static + ("xla",))(*args)
     f32 = lambda x: np.asarray(jnp.asarray(x, jnp.float32))  # noqa: E731
@@ -84,7 +85,7 @@ def _case(rng, dtype_name, d, mask):
 
     return dict(got=[f32(g) for g in got], ref=[f32(g) for g in ref], want=[want["dq"], want["dk"], want["dv"]],
                 emulated=emulated,
-                desc=f"{dtype_name} d={d} {mask} {c.describe()}")
+                desc=f"{dtype_name} d={d} {mask} deterministic={deterministic} {c.describe()}")
 
 
 def _check(res, dtype_name):
@@ -110,13 +111,19 @@ def _check(res, dtype_name):
     return problems
 
 
+# Every variant on the default path (deterministic=False: at D = 128 the one-kernel backward with atomic dQ), and
+# D = 128 once more with deterministic=True (the two fixed-order kernels every other D uses anyway).
+BACKWARD_CASES = ([(dt, d, mk, False) for dt, d, mk in itertools.product(DTYPES, HEAD_DIMS, MASKS)]
+                  + [(dt, 128, mk, True) for dt, mk in itertools.product(DTYPES, MASKS)])
+
+
 @pytest.mark.gpu
-@pytest.mark.parametrize("dtype_name,d,mask", list(itertools.product(DTYPES, HEAD_DIMS, MASKS)))
-def test_backward_matches_oracle(dtype_name, d, mask):
-    rng = np.random.default_rng([7, len(dtype_name), d, MASKS.index(mask)])
+@pytest.mark.parametrize("dtype_name,d,mask,deterministic", BACKWARD_CASES)
+def test_backward_matches_oracle(dtype_name, d, mask, deterministic):
+    rng = np.random.default_rng([7, len(dtype_name), d, MASKS.index(mask), deterministic])
     failures = []
     for _ in range(CASES_PER_VARIANT):
-        res = _case(rng, dtype_name, d, mask)
+        res = _case(rng, dtype_name, d, mask, deterministic)
         problems = _check(res, dtype_name)
         if problems:
             failures.append(res["desc"] + ": " + "; ".join(problems))
@@ -124,8 +131,19 @@ def test_backward_matches_oracle(dtype_name, d, mask):
 
 
 @pytest.mark.gpu
+def test_default_backward_at_d128_is_one_kernel_with_atomic_dq():
+    """deterministic=False (the default) runs the dkdvdq pass alone at D = 128; True runs the two kernels."""
+    q = jnp.zeros((300, 8, 128), jnp.bfloat16)
+    k = jnp.zeros((300, 2, 128), jnp.bfloat16)
+    cu = jnp.asarray([0, 300], jnp.int32)
+    config = validation.check_varlen(q, k, k, cu, cu, max_seqlen_q=300, max_seqlen_k=300, causal=True)
+    assert [launch[2] for launch in kernel_backend._backward_launches(config, deterministic=False)] == ["dkdvdq"]
+    assert [launch[2] for launch in kernel_backend._backward_launches(config, deterministic=True)] == ["dq", "dkdv"]
+
+
+@pytest.mark.gpu
 def test_backward_is_deterministic():
-    """Every gradient is summed inside one CTA in a fixed order: 10 runs give the same bits."""
+    """deterministic=True: every gradient is summed inside one CTA in a fixed order: 10 runs give the same bits."""
     rng = np.random.default_rng(5)
     sq = np.array([700, 1, 0, 333, 1024, 64], np.int32)
     cu = jnp.asarray(cu_seqlens(sq))
@@ -140,7 +158,7 @@ def test_backward_is_deterministic():
     def grads(q, k, v):
         def loss(q, k, v):
             o = jax_fa4.varlen_attention(q, k, v, cu, cu, max_seqlen_q=1024, max_seqlen_k=1024, causal=True,
-                                         implementation="kernel")
+                                         implementation="kernel", deterministic=True)
             return jnp.sum(o.astype(jnp.float32) * jnp.cos(jnp.arange(o.size).reshape(o.shape)))
         return jax.grad(loss, argnums=(0, 1, 2))(q, k, v)
 

@@ -196,3 +196,40 @@ def test_caller_metadata_left_unpacked_by_the_rule_warns(monkeypatch):
         warnings.simplefilter("error")
         assert forward(total_q=258).config.pack_gqa
         assert not forward(pack_gqa=False).config.pack_gqa
+
+
+def _accumulate_like_the_kernel(dq, cu_q, len_q, tile_q, rows):
+    """What bwd_dkdv_sm90's "dkdvdq" pass leaves in dq_accum for the gradient dq [total_q, H, D], written
+    element by element from wgmma's m64 accumulator layout (thread t = 32 w + 4 r + l of warpgroup `half` holds
+    register e = 4 c + 2 h + k at row 16 w + 8 h + r, column half D/2 + 8 c + 2 l + k) and the order it adds
+    them in (register e of thread t at float 512 (e // 4) + 4 t + e % 4 of the half)."""
+    total_q, heads, d = dq.shape
+    acc = np.zeros((heads, rows * d), np.float32)
+    for b in range(len(len_q)):
+        chunk0 = (cu_q[b] + b * tile_q) // tile_q
+        for i in range(len_q[b]):
+            m, row = divmod(i, tile_q)
+            w, h, r = row // 16, (row // 8) % 2, row % 8
+            for col in range(d):
+                half, cc = divmod(col, d // 2)
+                c, l, k = cc // 8, (cc % 8) // 2, cc % 2
+                t, e = 32 * w + 4 * r + l, 4 * c + 2 * h + k
+                at = (chunk0 + m) * tile_q * d + half * tile_q * d // 2 + 512 * (e // 4) + 4 * t + e % 4
+                acc[:, at] = dq[cu_q[b] + i, :, col]
+    return acc.reshape(heads, rows, d)
+
+
+def test_dq_from_accum_undoes_the_kernel_layout():
+    rng = np.random.default_rng(3)
+    lens = np.array([70, 0, 1, 64, 130], np.int32)
+    used = np.array([70, 0, 1, 50, 129], np.int32)
+    cu = np.concatenate([[0], np.cumsum(lens)]).astype(np.int32)
+    total_q = int(cu[-1]) + 5  # rows past the last sequence
+    dq = rng.standard_normal((total_q, 3, 128)).astype(np.float32)
+    rows = (total_q // 64 + len(lens) + 1) * 64
+    acc = _accumulate_like_the_kernel(dq, cu, used, 64, rows)
+    got = np.asarray(kernel_backend.dq_from_accum(jnp.asarray(acc), jnp.asarray(cu), jnp.asarray(used), 64, total_q))
+    want = np.zeros_like(dq)
+    for b in range(len(lens)):
+        want[cu[b]:cu[b] + used[b]] = dq[cu[b]:cu[b] + used[b]]
+    np.testing.assert_array_equal(got, want)

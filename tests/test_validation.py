@@ -75,6 +75,7 @@ CASES = [
     (dict(implementation="cuda"), ValueError, r"implementation must be one of None, 'xla', 'kernel'"),
     (dict(scheduler_metadata=object()), TypeError, r"scheduler_metadata must be a jax_fa4.SchedulerMetadata"),
     (dict(debug_checks=1), TypeError, r"debug_checks must be a Python bool"),
+    (dict(deterministic=None), TypeError, r"deterministic must be a Python bool"),
 ]
 
 

@@ -13,7 +13,7 @@ import cutlass
 import cutlass.cute as cute
 import cutlass.pipeline as pipeline
 import cutlass.utils.hopper_helpers as sm90_utils
-from cutlass import Float32, Int32
+from cutlass import Float32, Int32, Int64
 from cutlass._mlir.dialects import llvm
 from cutlass.cute.nvgpu import warpgroup
 from cutlass.cute.runtime import make_fake_stream
@@ -69,6 +69,15 @@ def swap_first_modes(t):
     the MN-major operand of another GEMM without a second copy (the swizzle stays a property of the addresses)."""
     rows, cols, stages = (cute.size(t, mode=[i]) for i in range(3))
     return cute.composition(t, cute.make_layout((cols, rows, stages), stride=(rows, 1, rows * cols)))
+
+
+@dsl_user_op
+def red_global_add_f32x4(address: Int64, a, b, c, d, *, loc=None, ip=None):
+    """global[address .. +16 bytes] += (a, b, c, d) (float32, 16-byte aligned), one vector reduction, no result."""
+    llvm.inline_asm(None, [Int64(address).ir_value(loc=loc, ip=ip)]
+                    + [Float32(x).ir_value(loc=loc, ip=ip) for x in (a, b, c, d)],
+                    "red.global.add.v4.f32 [$0], {$1, $2, $3, $4};", "l,f,f,f,f", has_side_effects=True,
+                    is_align_stack=False, asm_dialect=llvm.AsmDialect.AD_ATT)
 
 
 def make_mma_ss(dtype, tile_m, tile_n):
@@ -238,12 +247,14 @@ def softmax_scales(softmax_scale: Float32, softcap: Float32):
 def backward_compile_args(dtype, d, grad_rows):
     """Fake arguments of the backward kernels' host functions (bwd_dq_sm90 / bwd_dkdv_sm90 SIGNATURE):
     q, k, v, dout, lse2, dsum, cu_q, cu_k, seq_q, seq_k, block_prefix, then one gradient per entry of grad_rows
-    ("q": [total_q, H, D], "k": [total_k, Hk, D]), then the scalars and the stream."""
-    total_q, total_k, heads, heads_kv, batch, batch1 = (cute.sym_int() for _ in range(6))
+    ("q": [total_q, H, D], "k": [total_k, Hk, D], "q_accum": a float32 [H, rows, D] accumulator), then the scalars
+    and the stream."""
+    total_q, total_k, heads, heads_kv, batch, batch1, acc_rows = (cute.sym_int() for _ in range(7))
     i32, f32 = cutlass.Int32, cutlass.Float32
     q_like = (total_q, heads, d)
     k_like = (total_k, heads_kv, d)
-    grads = tuple(row_major(dtype, q_like if rows == "q" else k_like, 16) for rows in grad_rows)
+    shapes = {"q": (dtype, q_like), "k": (dtype, k_like), "q_accum": (f32, (heads, acc_rows, d))}
+    grads = tuple(row_major(*shapes[rows], 16) for rows in grad_rows)
     return (
         row_major(dtype, q_like, 16), row_major(dtype, k_like, 16), row_major(dtype, k_like, 16),
         row_major(dtype, q_like, 16),
