@@ -1,0 +1,64 @@
+"""The one-kernel backward (bwd_dkdv_sm90 "dkdvdq") adds dQ in register order, and kernel_backend.dq_from_accum
+undoes that order from a formula for where wgmma's accumulator puts each register. This checks the formula against
+the kernel's own tiled MMA: for every thread of both consumer warpgroups and every dQ register, the (row, column)
+CuTe assigns equals the formula's (tests/test_kernel_backend.py checks dq_from_accum against the same formula).
+Runs the CuTe DSL in a child process (CUTE_DSL_ARCH must be set before cutlass loads); no GPU needed."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+_CHILD = textwrap.dedent("""
+    import json
+    import cutlass
+    import cutlass.cute as cute
+    from jax_fa4.kernels import bwd_dkdv_sm90
+
+    result = {}
+
+    @cute.jit
+    def check():
+        kernel = bwd_dkdv_sm90.BwdDkdvSm90(("bf16", 128, "causal", "dkdvdq"))
+        tq, d = kernel.tile_q, kernel.hdim
+        mma = kernel.make_mma_dq()
+        checked = 0
+        mismatched = 0
+        for tidx in cutlass.range_constexpr(256):
+            coords = mma.get_slice(tidx).partition_C(cute.make_identity_tensor((tq, d)))
+            wg, t = tidx // 128, tidx % 128
+            w, r, l = t // 32, (t % 32) // 4, t % 4
+            for e in cutlass.range_constexpr(cute.size(coords)):
+                c, h, k = e // 4, (e // 2) % 2, e % 2
+                want = (16 * w + 8 * h + r, wg * (d // 2) + 8 * c + 2 * l + k)
+                got = coords[e]
+                checked += 1
+                if cutlass.const_expr(got[0] != want[0] or got[1] != want[1]):
+                    mismatched += 1
+        result.update(checked=checked, mismatched=mismatched, per_thread=cute.size(coords), tile=[tq, d])
+
+    check()
+    print(json.dumps(result))
+""")
+
+
+@pytest.mark.build
+def test_dq_register_order_matches_dq_from_accum(tmp_path):
+    pytest.importorskip("cutlass")
+    script = tmp_path / "check_dq_layout.py"  # the DSL compiles from source, so the child runs a file
+    script.write_text(_CHILD)
+    env = dict(os.environ, CUTE_DSL_ARCH="sm_90a",
+               PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run([sys.executable, str(script)], env=env, cwd=REPO, capture_output=True, text=True,
+                          timeout=900)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    r = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert r["tile"] == [64, 128]
+    assert r["per_thread"] == 32 and r["checked"] == 256 * 32  # every element of the 64 x 128 tile, once
+    assert r["mismatched"] == 0, f"{r['mismatched']} of {r['checked']} registers sit elsewhere than the formula says"
