@@ -294,13 +294,22 @@ def varlen_forward(q, k, v, cu_seqlens_q, cu_seqlens_k, seqused_q, seqused_k, *,
 LOG2E = float(np.log2(np.e))
 
 
+def _dq_accum_rows(config, tile_q):
+    """Rows per head of the one-kernel backward's float32 dQ buffer: a chunk of tile_q rows per query block, each
+    sequence's chunks apart from the others' (bwd_dkdv_sm90: block m of sequence b at chunk
+    (cu_q[b] + b tile_q) // tile_q + m)."""
+    return (config.total_q // tile_q + config.batch + 1) * tile_q
+
+
 def _backward_launches(config, deterministic=True):
     """[(target, entry, outputs)] of the backward kernels for this call, or a sentence saying why there are none.
-    Not deterministic, where built (D = 128): one launch makes dK, dV and dQ (atomically added in float32).
-    Otherwise dQ is one launch; dK and dV are one launch up to D = 128 and one each beyond (bwd_dkdv_sm90.PASSES)."""
+    Not deterministic, where built (D = 128) and the float32 dQ buffer stays within 1.5 x total_q rows (so it is
+    no larger than q, out and dout together; batches of sequences averaging over ~128 tokens): one launch makes dK,
+    dV and dQ (atomically added in float32). Otherwise dQ is one launch; dK and dV are one launch up to D = 128
+    and one each beyond (bwd_dkdv_sm90.PASSES)."""
     if not deterministic:
         fused = _variant_entry("bwd_dkdv_sm90", config, "_dkdvdq")
-        if fused[0] is not None:
+        if fused[0] is not None and 2 * _dq_accum_rows(config, fused[1]["config"]["tile_q"]) <= 3 * config.total_q:
             return [fused + ("dkdvdq",)]
     dq = _variant_entry("bwd_dq_sm90", config)
     if dq[0] is None:
@@ -383,7 +392,7 @@ def varlen_backward(q, k, v, out, lse, dout, dlse, cu_seqlens_q, cu_seqlens_k, s
             continue
         if outputs == "dkdvdq":
             tile_q = entry["config"]["tile_q"]
-            rows = (config.total_q // tile_q + config.batch + 1) * tile_q
+            rows = _dq_accum_rows(config, tile_q)
             dk, dv, dq_accum = jax.ffi.ffi_call(
                 target, (jax.ShapeDtypeStruct(k.shape, k.dtype), jax.ShapeDtypeStruct(v.shape, v.dtype),
                          jax.ShapeDtypeStruct((q.shape[1], rows, q.shape[2]), jnp.float32)),

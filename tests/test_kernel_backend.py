@@ -233,3 +233,19 @@ def test_dq_from_accum_undoes_the_kernel_layout():
     for b in range(len(lens)):
         want[cu[b]:cu[b] + used[b]] = dq[cu[b]:cu[b] + used[b]]
     np.testing.assert_array_equal(got, want)
+
+
+def test_one_kernel_backward_only_where_its_dq_buffer_stays_small(monkeypatch):
+    """deterministic=False takes the one-kernel backward (where built) unless its padded float32 dQ buffer would
+    outgrow q, out and dout together: many short sequences get the two fixed-order kernels instead."""
+    def entry(module, config, suffix=""):
+        return f"{module}{suffix}", {"config": {"tile_q": 64, "tile_k": 128}}
+    monkeypatch.setattr(kernel_backend, "_variant_entry", entry)
+
+    def launches(**kw):
+        return [out for _, _, out in kernel_backend._backward_launches(_config(**kw), deterministic=False)]
+
+    assert launches(batch=4, total_q=4 * 8192) == ["dkdvdq"]
+    assert launches(batch=300, total_q=300 * 70) == ["dq", "dkdv"]  # 70-token sequences: chunks mostly padding
+    assert [out for _, _, out in kernel_backend._backward_launches(_config(batch=4, total_q=4 * 8192))] == \
+        ["dq", "dkdv"]  # deterministic
