@@ -65,6 +65,8 @@ class Fa4:
         self.pack_gqa = pack_gqa  # None: the library's choice; True / False: metadata made with that packing
 
     def unavailable(self, wl, backward):
+        if "deterministic" in self.extra_kwargs and not backward:
+            return "skipped: deterministic= only changes the backward (same forward as jax_fa4)"
         if self.implementation == "xla" and self.memory_budget is not None:
             # The reference materialises scores [B, H, max_sq, max_sk] in f32; fwd keeps ~3, fwd+bwd ~6 of them.
             need = wl.batch * wl.num_heads * max(wl.seqlens_q) * max(wl.seqlens_k) * 4 * (6 if backward else 3)
