@@ -4,19 +4,13 @@ the kernel's own tiled MMA: for every thread of both consumer warpgroups and eve
 CuTe assigns equals the formula's (tests/test_kernel_backend.py checks dq_from_accum against the same formula).
 Runs the CuTe DSL in a child process (CUTE_DSL_ARCH must be set before cutlass loads); no GPU needed."""
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from cute_child import run_cute_child
 
 _CHILD = textwrap.dedent("""
-    import json
     import cutlass
     import cutlass.cute as cute
     from jax_fa4.kernels import bwd_dkdv_sm90
@@ -42,23 +36,12 @@ _CHILD = textwrap.dedent("""
                 if cutlass.const_expr(got[0] != want[0] or got[1] != want[1]):
                     mismatched += 1
         result.update(checked=checked, mismatched=mismatched, per_thread=cute.size(coords), tile=[tq, d])
-
-    check()
-    print(json.dumps(result))
 """)
 
 
 @pytest.mark.build
 def test_dq_register_order_matches_dq_from_accum(tmp_path):
-    pytest.importorskip("cutlass")
-    script = tmp_path / "check_dq_layout.py"  # the DSL compiles from source, so the child runs a file
-    script.write_text(_CHILD)
-    env = dict(os.environ, CUTE_DSL_ARCH="sm_90a",
-               PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.run([sys.executable, str(script)], env=env, cwd=REPO, capture_output=True, text=True,
-                          timeout=900)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    r = json.loads(proc.stdout.strip().splitlines()[-1])
+    r = run_cute_child(_CHILD, tmp_path, "check_dq_layout.py")
     assert r["tile"] == [64, 128]
     assert r["per_thread"] == 32 and r["checked"] == 256 * 32  # every element of the 64 x 128 tile, once
     assert r["mismatched"] == 0, f"{r['mismatched']} of {r['checked']} registers sit elsewhere than the formula says"

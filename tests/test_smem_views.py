@@ -4,19 +4,13 @@ head dim and both kernels, that the view maps each (mn, k, stage) coordinate to 
 the same swizzle, as the MN-major layout the second copy had: the wgmma descriptors then read the same bytes.
 Runs the CuTe DSL in a child process (CUTE_DSL_ARCH must be set before cutlass loads); no GPU needed."""
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from cute_child import run_cute_child
 
 _CHILD = textwrap.dedent("""
-    import json
     import cutlass
     import cutlass.cute as cute
     import cutlass.utils.hopper_helpers as sm90_utils
@@ -53,23 +47,12 @@ _CHILD = textwrap.dedent("""
                         unswapped += 1
             result[name] = dict(mismatched=mismatched, unswapped=unswapped, checked=rows * cols,
                                 swizzle=[str(view.inner), str(mnmajor.inner)])
-
-    check()
-    print(json.dumps(result))
 """)
 
 
 @pytest.mark.build
 def test_transposed_views_equal_the_mn_major_layouts(tmp_path):
-    pytest.importorskip("cutlass")
-    script = tmp_path / "check_views.py"  # the DSL compiles from source, so the child runs a file
-    script.write_text(_CHILD)
-    env = dict(os.environ, CUTE_DSL_ARCH="sm_90a",
-               PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.run([sys.executable, str(script)], env=env, cwd=REPO, capture_output=True, text=True,
-                          timeout=900)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result = run_cute_child(_CHILD, tmp_path, "check_views.py")
     assert len(result) == 10
     for name, r in result.items():
         assert r["checked"] > 0, name
