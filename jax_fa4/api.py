@@ -158,9 +158,7 @@ def varlen_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, *, max_seqlen_q, max_s
         validation.check_metadata(scheduler_metadata, config)
     if scheduler_mode not in SCHEDULER_MODES:
         raise ValueError(f"scheduler_mode must be one of {SCHEDULER_MODES}, got {scheduler_mode!r}")
-    for name, flag in (("debug_checks", debug_checks), ("deterministic", deterministic)):
-        if not isinstance(flag, bool):
-            raise TypeError(f"{name} must be a Python bool, got {flag!r}")
+    validation.check_flags(debug_checks=debug_checks, deterministic=deterministic)
     if debug_checks:
         jax.debug.callback(
             functools.partial(validation.check_lengths, total_q=config.total_q, total_k=config.total_k,

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jax_fa4 import device_info, ffi, metadata
-from jax_fa4.reference import clipped_cu_seqlens, effective_lengths
+from jax_fa4.reference import clipped_cu_seqlens, effective_lengths, token_slots
 
 DTYPE_TAGS = {jnp.dtype(jnp.bfloat16): "bf16", jnp.dtype(jnp.float16): "fp16", jnp.dtype(jnp.float32): "f32"}
 
@@ -348,11 +348,7 @@ def dq_from_accum(acc, cu_q, len_q, tile_q, total_q):
     # [H, chunk, half, c, w, r, l, h, k] -> [H, chunk, w, h, r, half, c, l, k] = [H, rows, D]
     acc = acc.reshape(heads, rows // 64, 2, d // 16, 4, 8, 4, 2, 2)
     acc = acc.transpose(0, 1, 4, 7, 5, 2, 3, 6, 8).reshape(heads, rows, d)
-    tok = jnp.arange(total_q, dtype=jnp.int32)
-    batch = len_q.shape[0]
-    b = jnp.clip(jnp.searchsorted(cu_q, tok, side="right").astype(jnp.int32) - 1, 0, batch - 1)
-    r = tok - cu_q[b]
-    valid = (r >= 0) & (r < len_q[b])
+    b, r, valid = token_slots(cu_q[:-1], len_q, total_q)
     row = (cu_q[b] + b * tile_q) // tile_q * tile_q + r
     dq = jnp.take(acc, jnp.where(valid, row, 0), axis=1)  # [H, total_q, D]
     return jnp.where(valid[None, :, None], dq, 0.0).transpose(1, 0, 2)

@@ -53,16 +53,23 @@ def _gather_padded(x, starts, lengths, width):
     return jnp.where(valid.reshape(valid.shape + (1,) * (x.ndim - 1)), rows, jnp.zeros((), x.dtype))
 
 
+def token_slots(starts, lengths, total):
+    """For each packed row t < total: (owner, pos, valid) [total] — the sequence whose range starts last at or
+    before t (binary search over the non-decreasing starts), t's position in it, and whether that position is
+    inside the sequence's used length (rows no sequence uses are not)."""
+    t = jnp.arange(total, dtype=jnp.int32)
+    owner = jnp.clip(jnp.searchsorted(starts, t, side="right").astype(jnp.int32) - 1, 0, starts.shape[0] - 1)
+    pos = t - starts[owner]
+    return owner, pos, (pos >= 0) & (pos < lengths[owner])
+
+
 def _scatter_packed(padded, starts, lengths, total, fill=0.0):
     """padded [B, W, ...] -> packed [total, ...]: row t takes the sequence whose used range covers it, else `fill`.
 
-    Written as a gather (binary search over the non-decreasing starts), so overlapping writes cannot happen.
+    Written as a gather (token_slots), so overlapping writes cannot happen.
     """
     batch, width = padded.shape[:2]
-    t = jnp.arange(total, dtype=jnp.int32)
-    owner = jnp.clip(jnp.searchsorted(starts, t, side="right").astype(jnp.int32) - 1, 0, batch - 1)
-    pos = t - starts[owner]
-    valid = (pos >= 0) & (pos < lengths[owner])
+    owner, pos, valid = token_slots(starts, lengths, total)
     flat = padded.reshape((batch * width,) + padded.shape[2:])
     rows = jnp.take(flat, jnp.clip(owner * width + pos, 0, batch * width - 1), axis=0)
     return jnp.where(valid.reshape(valid.shape + (1,) * (padded.ndim - 2)), rows, jnp.asarray(fill, padded.dtype))

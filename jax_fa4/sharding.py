@@ -256,8 +256,7 @@ def sharded_varlen_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, *, max_seqlen_
         seqused_q=seqused_q, seqused_k=seqused_k, softmax_scale=softmax_scale, causal=causal,
         window_size=window_size, softcap=softcap, num_splits=num_splits, return_lse=return_lse,
         implementation=implementation)
-    if not isinstance(deterministic, bool):
-        raise TypeError(f"deterministic must be a Python bool, got {deterministic!r}")
+    validation.check_flags(deterministic=deterministic)
     md_config, md_leaves = None, None
     if scheduler_metadata is not None:
         if not isinstance(scheduler_metadata, metadata_lib.SchedulerMetadata):

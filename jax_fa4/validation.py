@@ -105,6 +105,13 @@ def _int32_vector(name, x, length=None, length_desc=""):
     return x
 
 
+def check_flags(**flags):
+    """Each keyword must be a Python bool (not a NumPy or traced value); TypeError naming it otherwise."""
+    for name, flag in flags.items():
+        if not isinstance(flag, bool):
+            raise TypeError(f"{name} must be a Python bool, got {flag!r}")
+
+
 def _bool(name, x):
     if _is_traced(x) or not isinstance(x, (bool, np.bool_)):
         raise TypeError(f"{name} must be a Python bool, got {type(x).__name__} {x!r}")
