@@ -80,6 +80,14 @@ def red_global_add_f32x4(address: Int64, a, b, c, d, *, loc=None, ip=None):
                     is_align_stack=False, asm_dialect=llvm.AsmDialect.AD_ATT)
 
 
+@dsl_user_op
+def thread_idx_here(*, loc=None, ip=None):
+    """threadIdx.x, read where it is used by an instruction the compiler may not hoist: addresses derived from it
+    are then computed in place instead of being kept live (or spilled) across a loop."""
+    return Int32(llvm.inline_asm(T.i32(), [], "mov.u32 $0, %tid.x;", "=r", has_side_effects=True,
+                                 is_align_stack=False, asm_dialect=llvm.AsmDialect.AD_ATT))
+
+
 def make_mma_ss(dtype, tile_m, tile_n):
     """C[tile_m, tile_n] = A B^T with both operands K-major in shared memory; one m64 atom per warpgroup."""
     return sm90_utils.make_trivial_tiled_mma(

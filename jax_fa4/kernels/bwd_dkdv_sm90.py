@@ -44,8 +44,8 @@ import cuda.bindings.driver as cuda
 
 from jax_fa4.kernels._sm90 import (acc_as_a_layout, acc_mn, backward_compile_args, convert_packed, decode_block_tile,
                                    gemm_rs, gemm_ss, make_mma_rs, make_mma_ss, red_global_add_f32x4, seq_major,
-                                   softmax_scales, swap_first_modes, thread0_coords, tma_pipeline,
-                                   zero_unused_rows)
+                                   softmax_scales, swap_first_modes, thread0_coords, thread_idx_here,
+                                   tma_pipeline, zero_unused_rows)
 
 DTYPES = {"bf16": cutlass.BFloat16, "fp16": cutlass.Float16}
 HEAD_DIMS = (64, 96, 128, 192, 256)
@@ -404,8 +404,10 @@ class BwdDkdvSm90:
                             # dQ's GEMM goes before dK's so that dQ is added while dK's runs. Buffer ds_buf was
                             # last read by the dQ GEMMs two blocks ago, which both warpgroups waited for before
                             # the previous block's barrier.
+                            tSsdS_here = tiled_mma_s.get_slice(thread_idx_here() - 128).partition_C(
+                                swap_first_modes(sdS))
                             cute.autovec_copy(cute.make_tensor(tdS.iterator, acc_S.layout),
-                                              tSsdS[None, None, None, ds_buf])
+                                              tSsdS_here[None, None, None, ds_buf])
                             cute.arch.fence_proxy("async.shared", space="cta")
                             cute.arch.barrier(barrier_id=DS_BARRIER, number_of_threads=256)
                             gemm_ss(self.make_mma_dq(), acc_dQ, tdQrdS, tdQrKt, ds_buf, kv_state.index)
