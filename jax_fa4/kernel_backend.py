@@ -294,10 +294,10 @@ def varlen_forward(q, k, v, cu_seqlens_q, cu_seqlens_k, seqused_q, seqused_k, *,
 LOG2E = float(np.log2(np.e))
 
 
-def _dq_accum_rows(config, tile_q):
-    """Rows per head of the one-kernel backward's float32 dQ buffer: a chunk of tile_q rows per query block, each
-    sequence's chunks apart from the others' (bwd_dkdv_sm90: block m of sequence b at chunk
-    (cu_q[b] + b tile_q) // tile_q + m)."""
+def _chunk_layout_rows(config, tile_q):
+    """Rows per head of bwd_dkdv_sm90's chunk layout (its lse2 / dsum inputs and the one-kernel backward's float32
+    dQ buffer): a chunk of tile_q rows per query block, each sequence's chunks apart from the others' (block m of
+    sequence b at chunk (cu_q[b] + b tile_q) // tile_q + m)."""
     return (config.total_q // tile_q + config.batch + 1) * tile_q
 
 
@@ -309,7 +309,7 @@ def _backward_launches(config, deterministic=True):
     and one each beyond (bwd_dkdv_sm90.PASSES)."""
     if not deterministic:
         fused = _variant_entry("bwd_dkdv_sm90", config, "_dkdvdq")
-        if fused[0] is not None and 2 * _dq_accum_rows(config, fused[1]["config"]["tile_q"]) <= 3 * config.total_q:
+        if fused[0] is not None and 2 * _chunk_layout_rows(config, fused[1]["config"]["tile_q"]) <= 3 * config.total_q:
             return [fused + ("dkdvdq",)]
     dq = _variant_entry("bwd_dq_sm90", config)
     if dq[0] is None:
@@ -336,6 +336,26 @@ def _block_prefix(lengths, tile):
     return jnp.concatenate([jnp.zeros((1,), jnp.int32), jnp.cumsum(blocks, dtype=jnp.int32)])
 
 
+def _chunk_rows(cu_q, len_q, tile_q, total_q):
+    """(row, valid) [total_q]: each packed query row's row in the one-kernel backward's chunk layout (query block
+    m of sequence b at chunk (cu_q[b] + b tile_q) // tile_q + m), and whether a sequence uses it."""
+    b, r, valid = token_slots(cu_q[:-1], len_q, total_q)
+    return (cu_q[b] + b * tile_q) // tile_q * tile_q + r, valid
+
+
+def to_chunk_rows(x, cu_q, len_q, tile_q, rows, fill):
+    """x [H, total_q] -> [H, rows] in the chunk layout of `_chunk_rows`, `fill` where no used query row lands: how
+    bwd_dkdv_sm90 reads lse2 and dsum, one aligned chunk of tile_q floats per query block (a bulk copy each).
+    Written as a gather: row rho belongs to the last sequence whose first chunk is at or before rho's chunk."""
+    batch = len_q.shape[0]
+    rho = jnp.arange(rows, dtype=jnp.int32)
+    first = (cu_q[:-1] + jnp.arange(batch, dtype=jnp.int32) * tile_q) // tile_q  # increasing
+    b = jnp.clip(jnp.searchsorted(first, rho // tile_q, side="right").astype(jnp.int32) - 1, 0, batch - 1)
+    r = rho - first[b] * tile_q
+    valid = (r >= 0) & (r < len_q[b])
+    return jnp.where(valid[None], jnp.take(x, jnp.where(valid, cu_q[b] + r, 0), axis=1), jnp.asarray(fill, x.dtype))
+
+
 def dq_from_accum(acc, cu_q, len_q, tile_q, total_q):
     """dQ [total_q, H, D] (float32, unscaled) from bwd_dkdv_sm90's "dkdvdq" accumulator acc [H, rows, D]: chunks
     of tile_q * D floats, query block m of sequence b at row (cu_q[b] + b tile_q) // tile_q * tile_q + m tile_q,
@@ -348,8 +368,7 @@ def dq_from_accum(acc, cu_q, len_q, tile_q, total_q):
     # [H, chunk, half, c, w, r, l, h, k] -> [H, chunk, w, h, r, half, c, l, k] = [H, rows, D]
     acc = acc.reshape(heads, rows // 64, 2, d // 16, 4, 8, 4, 2, 2)
     acc = acc.transpose(0, 1, 4, 7, 5, 2, 3, 6, 8).reshape(heads, rows, d)
-    b, r, valid = token_slots(cu_q[:-1], len_q, total_q)
-    row = (cu_q[b] + b * tile_q) // tile_q * tile_q + r
+    row, valid = _chunk_rows(cu_q, len_q, tile_q, total_q)
     dq = jnp.take(acc, jnp.where(valid, row, 0), axis=1)  # [H, total_q, D]
     return jnp.where(valid[None, :, None], dq, 0.0).transpose(1, 0, 2)
 
@@ -386,18 +405,21 @@ def varlen_backward(q, k, v, out, lse, dout, dlse, cu_seqlens_q, cu_seqlens_k, s
             call = jax.ffi.ffi_call(target, jax.ShapeDtypeStruct(q.shape, q.dtype), vmap_method="sequential")
             grads["dq"] = call(*operands, _block_prefix(len_q, entry["config"]["tile_q"]), **scalars)
             continue
+        # bwd_dkdv_sm90 reads lse2 / dsum per query block, in the chunk layout
+        tile_q = entry["config"]["tile_q"]
+        rows = _chunk_layout_rows(config, tile_q)
+        chunked = operands[:4] + (to_chunk_rows(lse2, cu_q, len_q, tile_q, rows, np.inf),
+                                  to_chunk_rows(dsum, cu_q, len_q, tile_q, rows, 0.0)) + operands[6:]
         if outputs == "dkdvdq":
-            tile_q = entry["config"]["tile_q"]
-            rows = _dq_accum_rows(config, tile_q)
             dk, dv, dq_accum = jax.ffi.ffi_call(
                 target, (jax.ShapeDtypeStruct(k.shape, k.dtype), jax.ShapeDtypeStruct(v.shape, v.dtype),
                          jax.ShapeDtypeStruct((q.shape[1], rows, q.shape[2]), jnp.float32)),
-                vmap_method="sequential")(*operands, _block_prefix(len_k, entry["config"]["tile_k"]), **scalars)
+                vmap_method="sequential")(*chunked, _block_prefix(len_k, entry["config"]["tile_k"]), **scalars)
             dq = dq_from_accum(dq_accum, cu_q, len_q, tile_q, config.total_q) * np.float32(config.softmax_scale)
             grads.update(dq=dq.astype(q.dtype), dk=dk, dv=dv)
             continue
         dk, dv = jax.ffi.ffi_call(
             target, (jax.ShapeDtypeStruct(k.shape, k.dtype), jax.ShapeDtypeStruct(v.shape, v.dtype)),
-            vmap_method="sequential")(*operands, _block_prefix(len_k, entry["config"]["tile_k"]), **scalars)
+            vmap_method="sequential")(*chunked, _block_prefix(len_k, entry["config"]["tile_k"]), **scalars)
         grads.update({name: g for name, g in (("dk", dk), ("dv", dv)) if name in outputs})
     return grads["dq"], grads["dk"], grads["dv"]

@@ -235,6 +235,29 @@ def test_dq_from_accum_undoes_the_kernel_layout():
     np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.parametrize("tile_q", [32, 64])
+def test_lse_and_dsum_reach_the_chunk_the_kernel_reads(tile_q):
+    """bwd_dkdv_sm90 bulk-copies lse2 / dsum of query block m of sequence b from the tile_q floats at chunk
+    (cu_q[b] + b tile_q) // tile_q + m; a query row i of b must be at position i % tile_q of chunk
+    first + i // tile_q, and every other position must hold the fill (+inf lse2 makes P = 0 there)."""
+    rng = np.random.default_rng(5)
+    lens = np.array([70, 0, 1, 64, 130, 33], np.int32)
+    used = np.array([70, 0, 1, 50, 129, 33], np.int32)
+    cu = np.concatenate([[0], np.cumsum(lens)]).astype(np.int32)
+    total_q = int(cu[-1]) + 5
+    x = rng.standard_normal((3, total_q)).astype(np.float32)
+    rows = (total_q // tile_q + len(lens) + 1) * tile_q
+    got = np.asarray(kernel_backend.to_chunk_rows(jnp.asarray(x), jnp.asarray(cu), jnp.asarray(used), tile_q,
+                                                  rows, np.inf))
+    want = np.full((3, rows), np.inf, np.float32)
+    for b in range(len(lens)):
+        first = (cu[b] + b * tile_q) // tile_q
+        for i in range(used[b]):
+            assert want[0, first * tile_q + i] == np.inf  # no two rows share a slot
+            want[:, first * tile_q + i] = x[:, cu[b] + i]
+    np.testing.assert_array_equal(got, want)
+
+
 def test_one_kernel_backward_only_where_its_dq_buffer_stays_small(monkeypatch):
     """deterministic=False takes the one-kernel backward (where built) unless its padded float32 dQ buffer would
     outgrow q, out and dout together: many short sequences get the two fixed-order kernels instead."""

@@ -18,6 +18,7 @@ from cutlass._mlir.dialects import llvm
 from cutlass.cute.nvgpu import warpgroup
 from cutlass.cute.runtime import make_fake_stream
 from cutlass.cutlass_dsl import T, dsl_user_op
+from cutlass.experimental.primitives.nvvm_wrapper import cp_async_bulk_shared_cluster_global
 
 from jax_fa4.kernels._abi import row_major
 
@@ -86,6 +87,12 @@ def thread_idx_here(*, loc=None, ip=None):
     are then computed in place instead of being kept live (or spilled) across a loop."""
     return Int32(llvm.inline_asm(T.i32(), [], "mov.u32 $0, %tid.x;", "=r", has_side_effects=True,
                                  is_align_stack=False, asm_dialect=llvm.AsmDialect.AD_ATT))
+
+
+def bulk_load_f32(dst, src, mbar, num_bytes):
+    """One thread: copy num_bytes (a multiple of 16; both addresses 16-byte aligned) from global src to shared
+    dst with the bulk-copy engine, completing its bytes on the transaction barrier mbar."""
+    cp_async_bulk_shared_cluster_global(dst, src, mbar, num_bytes)
 
 
 def make_mma_ss(dtype, tile_m, tile_n):
