@@ -154,3 +154,20 @@ def test_kernel_time_reads_a_profiler_trace_and_reports_no_gpu_kernels_on_cpu():
         pytest.skip("CPU behaviour")
     assert timing.kernel_time(jax.jit(fn), (jnp.ones(8),), calls=3) is None
     assert calls  # traced (the jit body ran at least once)
+
+
+def test_a_skipped_forward_gates_the_backward_without_a_timed_row():
+    """An implementation that skips its forward pass (jax_fa4-deterministic: deterministic= changes only the
+    backward) still runs the forward as the backward's correctness gate, but reports only the skip for it."""
+    import argparse
+
+    from benchmarks import impls, run
+
+    wl = next(w for w in workloads.all_workloads(quick=True) if w.backward)
+    q, k, v, do = run._inputs(wl, seed=0)
+    sample = oracle.Sample(wl, q, k, v, do)
+    impl = impls.Fa4("xla", name="reference-deterministic", extra_kwargs={"deterministic": True})
+    args = argparse.Namespace(fwd_only=False, max_seconds=0.05, min_reps=1, verbose=False)
+    rows = []
+    run.run_impl(wl, impl, [(q, k, v, do)], sample, args, rows)
+    assert [(r["pass"], r["status"]) for r in rows] == [("fwd", "skipped"), ("fwd+bwd", "ok")], rows
