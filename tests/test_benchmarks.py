@@ -171,3 +171,18 @@ def test_a_skipped_forward_gates_the_backward_without_a_timed_row():
     rows = []
     run.run_impl(wl, impl, [(q, k, v, do)], sample, args, rows)
     assert [(r["pass"], r["status"]) for r in rows] == [("fwd", "skipped"), ("fwd+bwd", "ok")], rows
+
+
+def test_backward_balance_model():
+    """The schedule model: equal tiles balance either way; a causal sequence's falling tile sizes leave a static
+    stride's busiest CTA well above the average, and tickets bring it back (a greedy list schedule is within
+    the largest tile of the average)."""
+    from benchmarks import backward_balance as bb
+
+    st, dyn = bb.imbalance([128] * 132 * 4, num_kv_heads=1, qhead_per_kv=1)  # one key block each: equal tiles
+    assert st == dyn == 1.0
+    work = bb.tile_work([2048] * 16, 8, 4)
+    assert work[0] == 32 * 4 + 1 and work[8] == 30 * 4 + 1  # key block 1 is seen from query block 2 on
+    st, dyn = bb.imbalance([2048] * 16)
+    assert st > 1.3 and dyn < 1.05
+    assert bb.dynamic_makespan(work, 132) <= work.sum() / 132 + work.max()

@@ -1,0 +1,60 @@
+"""Load-balance model of bwd_dkdv_sm90's tile schedule: `python -m benchmarks.backward_balance`.
+
+A tile is (sequence, KV head, key block of 128); its work is taken as the query blocks (64 rows) that see the key
+block under a causal mask, times the query heads per KV head, plus one for the tile itself. The model compares the
+busiest CTA's work with the average for a static stride (CTA c takes tiles c, c + grid, ...) and for tickets from
+an atomic counter (the next tile goes to the CTA that is free first). It ignores memory effects; it says how much
+a dynamic scheduler can at most recover, not what it does on a GPU.
+"""
+
+import heapq
+
+import numpy as np
+
+from benchmarks import workloads
+
+TILE_K, TILE_Q = 128, 64
+
+
+def tile_work(seqlens, num_kv_heads, qhead_per_kv):
+    """Work of each tile in the kernel's order (sequence-major, key block 0 first, KV heads innermost)."""
+    work = []
+    for s in seqlens:
+        q_blocks = -(-s // TILE_Q)
+        for n in range(-(-s // TILE_K)):
+            work += [(q_blocks - n * TILE_K // TILE_Q) * qhead_per_kv + 1] * num_kv_heads
+    return np.asarray(work, np.float64)
+
+
+def static_makespan(work, grid):
+    loads = np.zeros(grid)
+    np.add.at(loads, np.arange(len(work)) % grid, work)
+    return loads.max()
+
+
+def dynamic_makespan(work, grid):
+    free = [(0.0, c) for c in range(grid)]
+    for w in work:
+        t, c = heapq.heappop(free)
+        heapq.heappush(free, (t + w, c))
+    return max(t for t, _ in free)
+
+
+def imbalance(seqlens, num_kv_heads=8, qhead_per_kv=4, grid=132):
+    """(static, dynamic): busiest CTA's work over the average."""
+    work = tile_work(seqlens, num_kv_heads, qhead_per_kv)
+    mean = work.sum() / grid
+    return static_makespan(work, grid) / mean, dynamic_makespan(work, grid) / mean
+
+
+def main():
+    cases = {"dense 4x8192 causal": [8192] * 4, "dense 16x2048 causal": [2048] * 16,
+             "packed-train (39 documents)": workloads.lognormal_lengths(32768)}
+    print("busiest CTA / average work (32 query / 8 KV heads, 132 CTAs)")
+    for name, lens in cases.items():
+        st, dyn = imbalance(list(lens))
+        print(f"  {name:28s} static stride {st:.3f}x   atomic tickets {dyn:.3f}x")
+
+
+if __name__ == "__main__":
+    main()
