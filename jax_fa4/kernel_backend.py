@@ -347,23 +347,24 @@ def _block_prefix(lengths, tile):
     return jnp.concatenate([jnp.zeros((1,), jnp.int32), jnp.cumsum(blocks, dtype=jnp.int32)])
 
 
+def _first_chunk_rows(cu_q, tile_q):
+    """[B]: row of bwd_dkdv_sm90's chunk layout where sequence b's query block 0 starts (query block m of sequence
+    b is the chunk of tile_q rows at chunk (cu_q[b] + b tile_q) // tile_q + m; bwd_dkdv_sm90.first_chunk)."""
+    batch = cu_q.shape[0] - 1
+    return (cu_q[:-1] + jnp.arange(batch, dtype=jnp.int32) * tile_q) // tile_q * tile_q
+
+
 def _chunk_rows(cu_q, len_q, tile_q, total_q):
-    """(row, valid) [total_q]: each packed query row's row in the one-kernel backward's chunk layout (query block
-    m of sequence b at chunk (cu_q[b] + b tile_q) // tile_q + m), and whether a sequence uses it."""
+    """(row, valid) [total_q]: each packed query row's row in the chunk layout, and whether a sequence uses it."""
     b, r, valid = token_slots(cu_q[:-1], len_q, total_q)
-    return (cu_q[b] + b * tile_q) // tile_q * tile_q + r, valid
+    return _first_chunk_rows(cu_q, tile_q)[b] + r, valid
 
 
 def to_chunk_rows(x, cu_q, len_q, tile_q, rows, fill):
-    """x [H, total_q] -> [H, rows] in the chunk layout of `_chunk_rows`, `fill` where no used query row lands: how
-    bwd_dkdv_sm90 reads lse2 and dsum, one aligned chunk of tile_q floats per query block (a bulk copy each).
-    Written as a gather: row rho belongs to the last sequence whose first chunk is at or before rho's chunk."""
-    batch = len_q.shape[0]
-    rho = jnp.arange(rows, dtype=jnp.int32)
-    first = (cu_q[:-1] + jnp.arange(batch, dtype=jnp.int32) * tile_q) // tile_q  # increasing
-    b = jnp.clip(jnp.searchsorted(first, rho // tile_q, side="right").astype(jnp.int32) - 1, 0, batch - 1)
-    r = rho - first[b] * tile_q
-    valid = (r >= 0) & (r < len_q[b])
+    """x [H, total_q] -> [H, rows] in the chunk layout, `fill` where no used query row lands: how bwd_dkdv_sm90
+    reads lse2 and dsum, one aligned chunk of tile_q floats per query block (a bulk copy each). Written as a
+    gather: row rho belongs to the sequence whose chunks start last at or before it (token_slots)."""
+    b, r, valid = token_slots(_first_chunk_rows(cu_q, tile_q), len_q, rows)
     return jnp.where(valid[None], jnp.take(x, jnp.where(valid, cu_q[b] + r, 0), axis=1), jnp.asarray(fill, x.dtype))
 
 

@@ -269,6 +269,11 @@ class BwdDkdvSm90:
             m_max = hi // self.tile_q + 1
         return m_min, m_max
 
+    def first_chunk(self, off_q, b):
+        """Chunk (of TILE_Q rows of lse2 / dsum / dq_accum) of query block 0 of sequence b, which starts at packed
+        row off_q = cu_q[b] (kernel_backend._first_chunk_rows is its host twin)."""
+        return (off_q + b * self.tile_q) // self.tile_q
+
     @cute.jit
     def tile_at(self, t: Int32, seq_k: cute.Tensor, num_heads_kv: Int32, block_prefix: cute.Tensor):
         return decode_block_tile(t, seq_k.shape[0], num_heads_kv, block_prefix)
@@ -321,8 +326,7 @@ class BwdDkdvSm90:
                         cute.copy(tma_q, tQg[None, m], tQs[None, s], tma_bar_ptr=bar)
                         cute.copy(tma_do, tdOg[None, m], tdOs[None, s], tma_bar_ptr=bar)
                         # the block's lse2 and dsum: one aligned chunk of tile_q floats each
-                        col0 = Int64(head) * rows_per_head + ((off_q + b * self.tile_q) // self.tile_q + m) * \
-                            self.tile_q
+                        col0 = Int64(head) * rows_per_head + (self.first_chunk(off_q, b) + m) * self.tile_q
                         with cute.arch.elect_one():
                             bulk_load_f32(sLSE2[None, s].iterator, mLSE2.iterator + col0, bar, self.tile_q * 4)
                             bulk_load_f32(sDsum[None, s].iterator, mDsum.iterator + col0, bar, self.tile_q * 4)
@@ -371,8 +375,6 @@ class BwdDkdvSm90:
             tdQrdS = tiled_mma_dq.make_fragment_A(wg_dq.partition_A(sdS))
             tdQrKt = tiled_mma_dq.make_fragment_B(wg_dq.partition_B(swap_first_modes(sK)))
             acc_dQ = thr_dq.make_fragment_C(thr_dq.partition_shape_C((tq, d)))
-            # this thread's dS^T elements in sdS, seen (keys, queries) like acc_S
-            tSsdS = thr_s.partition_C(swap_first_modes(sdS))
             rows_per_head = mdQ.shape[1]
 
         logit_scale, tanh_in_scale, scale_log2 = softmax_scales(softmax_scale, softcap)
@@ -384,7 +386,7 @@ class BwdDkdvSm90:
             b, head_kv, n_block = self.tile_at(t, seq_k, num_heads_kv, block_prefix)
             off_q = cu_q[b]
             off_k = cu_k[b]
-            chunk0 = (off_q + b * tq) // tq  # dq_accum chunk of this sequence's query block 0
+            chunk0 = self.first_chunk(off_q, b)
             sq = seq_q[b]
             sk = seq_k[b]
             m_min, m_max = self.query_block_range(n_block, sq, sk, window_left, window_right)
@@ -414,6 +416,7 @@ class BwdDkdvSm90:
                             # dQ's GEMM goes before dK's so that dQ is added while dK's runs. Buffer ds_buf was
                             # last read by the dQ GEMMs two blocks ago, which both warpgroups waited for before
                             # the previous block's barrier.
+                            # this thread's dS^T elements in sdS, seen (keys, queries) like acc_S
                             tSsdS_here = tiled_mma_s.get_slice(thread_idx_here() - 128).partition_C(
                                 swap_first_modes(sdS))
                             cute.autovec_copy(cute.make_tensor(tdS.iterator, acc_S.layout),
