@@ -90,6 +90,10 @@ def prepare_metadata(cfg, cu_q, cu_k, seqused_q, seqused_k):
 # ------------------------------------------------------------------------------------------------ forward kernel
 
 
+# fwd_sm90's and bwd_dkdv_sm90's per-call tile counter (zeroed by the FFI handler; CTAs take tiles with atomics)
+_TILE_COUNTER = jax.ShapeDtypeStruct((1,), jnp.int32)
+
+
 def _fwd_mask(config) -> str:
     """Compiled mask variant: "local" for any window (causal with a left window included)."""
     if config.window_left >= 0 or (config.window_right >= 0 and not config.causal):
@@ -276,7 +280,7 @@ def varlen_forward(q, k, v, cu_seqlens_q, cu_seqlens_k, seqused_q, seqused_k, *,
                jax.ShapeDtypeStruct((config.num_heads, config.total_q), jnp.float32),
                jax.ShapeDtypeStruct((splits, config.total_q, config.num_heads, config.head_dim_v), jnp.float32),
                jax.ShapeDtypeStruct((splits, config.num_heads, config.total_q), jnp.float32),
-               jax.ShapeDtypeStruct((1,), jnp.int32))
+               _TILE_COUNTER)
     call = jax.ffi.ffi_call(target, results, vmap_method="sequential")
     out, lse, o_partial, lse_partial, _counter = call(
         q, k, v, cu_q, cu_k, len_q, len_k, md.num_m_blocks, md.num_splits, vbatch, md.num_heads_in_l2, prefix,
@@ -423,15 +427,15 @@ def varlen_backward(q, k, v, out, lse, dout, dlse, cu_seqlens_q, cu_seqlens_k, s
         chunked = operands[:4] + (to_chunk_rows(lse2, cu_q, len_q, tile_q, rows, np.inf),
                                   to_chunk_rows(dsum, cu_q, len_q, tile_q, rows, 0.0)) + operands[6:]
         if outputs == "dkdvdq":
-            dk, dv, dq_accum = jax.ffi.ffi_call(
+            dk, dv, dq_accum, _ = jax.ffi.ffi_call(
                 target, (jax.ShapeDtypeStruct(k.shape, k.dtype), jax.ShapeDtypeStruct(v.shape, v.dtype),
-                         jax.ShapeDtypeStruct((q.shape[1], rows, q.shape[2]), jnp.float32)),
+                         jax.ShapeDtypeStruct((q.shape[1], rows, q.shape[2]), jnp.float32), _TILE_COUNTER),
                 vmap_method="sequential")(*chunked, _block_prefix(len_k, entry["config"]["tile_k"]), **scalars)
             dq = dq_from_accum(dq_accum, cu_q, len_q, tile_q, config.total_q) * np.float32(config.softmax_scale)
             grads.update(dq=dq.astype(q.dtype), dk=dk, dv=dv)
             continue
-        dk, dv = jax.ffi.ffi_call(
-            target, (jax.ShapeDtypeStruct(k.shape, k.dtype), jax.ShapeDtypeStruct(v.shape, v.dtype)),
+        dk, dv, _ = jax.ffi.ffi_call(
+            target, (jax.ShapeDtypeStruct(k.shape, k.dtype), jax.ShapeDtypeStruct(v.shape, v.dtype), _TILE_COUNTER),
             vmap_method="sequential")(*chunked, _block_prefix(len_k, entry["config"]["tile_k"]), **scalars)
         grads.update({name: g for name, g in (("dk", dk), ("dv", dv)) if name in outputs})
     return grads["dq"], grads["dk"], grads["dv"]

@@ -259,12 +259,14 @@ def softmax_scales(softmax_scale: Float32, softcap: Float32):
     return logit_scale, tanh_in_scale, logit_scale * LOG2E
 
 
-def backward_compile_args(dtype, d, grad_rows):
+def backward_compile_args(dtype, d, grad_rows, chunked_rows=False, tile_counter=False):
     """Fake arguments of the backward kernels' host functions (bwd_dq_sm90 / bwd_dkdv_sm90 SIGNATURE):
     q, k, v, dout, lse2, dsum, cu_q, cu_k, seq_q, seq_k, block_prefix, then one gradient per entry of grad_rows
     ("q": [total_q, H, D], "k": [total_k, Hk, D], "q_accum": a float32 [H, rows, D] accumulator), then the scalars
-    and the stream."""
+    and the stream. lse2 / dsum are [H, total_q], or with chunked_rows [H, rows] (bwd_dkdv_sm90's chunk layout);
+    tile_counter: an int32 [1] tile counter after the gradients."""
     total_q, total_k, heads, heads_kv, batch, batch1, acc_rows = (cute.sym_int() for _ in range(7))
+    lse_rows = acc_rows if chunked_rows else total_q
     i32, f32 = cutlass.Int32, cutlass.Float32
     q_like = (total_q, heads, d)
     k_like = (total_k, heads_kv, d)
@@ -273,10 +275,11 @@ def backward_compile_args(dtype, d, grad_rows):
     return (
         row_major(dtype, q_like, 16), row_major(dtype, k_like, 16), row_major(dtype, k_like, 16),
         row_major(dtype, q_like, 16),
-        row_major(f32, (heads, total_q), 4), row_major(f32, (heads, total_q), 4),
+        row_major(f32, (heads, lse_rows), 4), row_major(f32, (heads, lse_rows), 4),
         row_major(i32, (batch1,), 4), row_major(i32, (batch1,), 4), row_major(i32, (batch,), 4),
         row_major(i32, (batch,), 4), row_major(i32, (batch1,), 4),
         *grads,
+        *((row_major(i32, (1,), 4),) if tile_counter else ()),
         f32(1.0), f32(0.0), i32(-1), i32(-1), i32(1),
         make_fake_stream(),
     )
