@@ -131,8 +131,8 @@ def varlen_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, *, max_seqlen_q, max_s
       deterministic: gradients bit-identical from run to run on the kernel path. False (default): for
         head_dim 128 one backward kernel makes dK, dV and dQ, adding dQ's pieces into a float32 buffer with
         atomics (faster; dQ's last bits depend on their order), unless the sequences average under ~128 tokens
-        (the buffer would outgrow q, out and dout) or a causal / local mask meets grouped KV heads (there the two
-        kernels measured faster). True, and every other case: two kernels that each sum in a fixed order. The
+        (the buffer would outgrow q, out and dout). True, and every other case: two kernels that each sum in a
+        fixed order. The
         reference path is deterministic either way.
 
     Gradients: on the kernel path the backward runs on the SM90 backward kernels (every forward variant).

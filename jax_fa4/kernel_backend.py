@@ -306,15 +306,13 @@ def _chunk_layout_rows(config, tile_q):
 
 
 def _one_kernel_backward_pays(config, tile_q):
-    """Whether the one-kernel backward is used when deterministic=False. Its float32 dQ buffer must stay within
-    1.5 x total_q rows (no larger than q, out and dout together: sequences averaging over ~128 tokens). And under
-    a causal / local mask with grouped KV heads the two kernels measured faster (H200, fwd+bwd, 32 / 8 heads, D =
-    128: 4x8192 causal 18.5 vs 19.0 ms, 16x2048 causal 6.09 vs 7.14, packed-train 5.01 vs 5.45), while the one
-    kernel won with as many KV heads as query heads (4x8192 causal, 16 heads: 8.33 vs 8.65 ms) and on full masks
-    (4x8192, 32 / 8 heads: 29.2 vs 33.1 ms)."""
-    if 2 * _chunk_layout_rows(config, tile_q) > 3 * config.total_q:
-        return False
-    return _fwd_mask(config) == "none" or config.num_heads == config.num_kv_heads
+    """Whether the one-kernel backward is used when deterministic=False: where its float32 dQ buffer stays within
+    1.5 x total_q rows (no larger than q, out and dout together: sequences averaging over ~128 tokens).
+    Profiler kernel times on the H200 since bwd_dkdv_sm90 takes tiles from an atomic counter (32 / 8 heads, D =
+    128, causal): packed-train 2514 us + 338 us dQ conversion vs 1620 + 1331 us for the two kernels; 16 heads
+    4x8192: 4.98 + 0.16 ms vs 3.56 + 2.55 ms. (With the static tile stride it had, grouped-KV causal batches ran
+    faster on the two kernels.)"""
+    return 2 * _chunk_layout_rows(config, tile_q) <= 3 * config.total_q
 
 
 def _backward_launches(config, deterministic=True):

@@ -111,9 +111,8 @@ def _check(res, dtype_name):
     return problems
 
 
-# Every variant on the default path (deterministic=False: at D = 128 the one-kernel backward with atomic dQ, except
-# causal / local masks with grouped KV heads; ragged_cases draws 1/2/4/8 query heads per KV head, so both paths
-# run), and D = 128 once more with deterministic=True (the two fixed-order kernels every other D uses anyway).
+# Every variant on the default path (deterministic=False: at D = 128 the one-kernel backward with atomic dQ), and
+# D = 128 once more with deterministic=True (the two fixed-order kernels every other D uses anyway).
 BACKWARD_CASES = ([(dt, d, mk, False) for dt, d, mk in itertools.product(DTYPES, HEAD_DIMS, MASKS)]
                   + [(dt, 128, mk, True) for dt, mk in itertools.product(DTYPES, MASKS)])
 
@@ -133,8 +132,8 @@ def test_backward_matches_oracle(dtype_name, d, mask, deterministic):
 
 @pytest.mark.gpu
 def test_default_backward_at_d128_is_one_kernel_with_atomic_dq():
-    """deterministic=False (the default) runs the dkdvdq pass alone at D = 128 (except for causal / local masks
-    with grouped KV heads, where the two kernels measured faster); True runs the two kernels."""
+    """deterministic=False (the default) runs the dkdvdq pass alone at D = 128, masked or not, grouped KV heads
+    or not; True runs the two kernels."""
     def launches(num_kv_heads, causal, deterministic=False):
         q = jnp.zeros((300, 8, 128), jnp.bfloat16)
         k = jnp.zeros((300, num_kv_heads, 128), jnp.bfloat16)
@@ -144,7 +143,7 @@ def test_default_backward_at_d128_is_one_kernel_with_atomic_dq():
 
     assert launches(8, True) == ["dkdvdq"]
     assert launches(2, False) == ["dkdvdq"]
-    assert launches(2, True) == ["dq", "dkdv"]
+    assert launches(2, True) == ["dkdvdq"]
     assert launches(8, True, deterministic=True) == ["dq", "dkdv"]
 
 

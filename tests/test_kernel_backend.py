@@ -260,8 +260,7 @@ def test_lse_and_dsum_reach_the_chunk_the_kernel_reads(tile_q):
 
 def test_one_kernel_backward_only_where_it_pays(monkeypatch):
     """deterministic=False takes the one-kernel backward (where built) unless its padded float32 dQ buffer would
-    outgrow q, out and dout together (many short sequences), or the mask is causal / local with grouped KV heads:
-    those get the two fixed-order kernels instead."""
+    outgrow q, out and dout together (many short sequences): those get the two fixed-order kernels instead."""
     def entry(module, config, suffix=""):
         return f"{module}{suffix}", {"config": {"tile_q": 64, "tile_k": 128}}
     monkeypatch.setattr(kernel_backend, "_variant_entry", entry)
@@ -271,9 +270,10 @@ def test_one_kernel_backward_only_where_it_pays(monkeypatch):
 
     assert launches(batch=4, total_q=4 * 8192) == ["dkdvdq"]
     assert launches(batch=300, total_q=300 * 70) == ["dq", "dkdv"]  # 70-token sequences: chunks mostly padding
-    # masked with grouped KV heads: the two kernels measured faster; with as many KV heads, the one kernel
-    assert launches(batch=4, total_q=4 * 8192, causal=True, window_right=0) == ["dq", "dkdv"]
-    assert launches(batch=4, total_q=4 * 8192, causal=True, window_right=0, num_kv_heads=8) == ["dkdvdq"]
-    assert launches(batch=4, total_q=4 * 8192, window_left=100) == ["dq", "dkdv"]
+    assert launches(batch=300, total_q=300 * 70, causal=True, window_right=0) == ["dq", "dkdv"]
+    for kv_heads in (2, 8):  # masked, grouped or not
+        assert launches(batch=4, total_q=4 * 8192, causal=True, window_right=0, num_kv_heads=kv_heads) == \
+            ["dkdvdq"]
+    assert launches(batch=4, total_q=4 * 8192, window_left=100) == ["dkdvdq"]
     assert [out for _, _, out in kernel_backend._backward_launches(_config(batch=4, total_q=4 * 8192))] == \
         ["dq", "dkdv"]  # deterministic
