@@ -82,6 +82,29 @@ def red_global_add_f32x4(address: Int64, a, b, c, d, *, loc=None, ip=None):
 
 
 @dsl_user_op
+def st_shared_b32(address: Int32, value: Int32, *, loc=None, ip=None):
+    """shared[address .. +4 bytes] = value (a 32-bit shared-window address)."""
+    llvm.inline_asm(None, [Int32(address).ir_value(loc=loc, ip=ip), Int32(value).ir_value(loc=loc, ip=ip)],
+                    "st.shared.b32 [$0], $1;", "r,r", has_side_effects=True, is_align_stack=False,
+                    asm_dialect=llvm.AsmDialect.AD_ATT)
+
+
+@dsl_user_op
+def copy_shared_to_global_16b(src: Int32, dst: Int64, *, loc=None, ip=None):
+    """global[dst .. +16] = shared[src .. +16] (both 16-byte aligned), one vector load and one vector store."""
+    llvm.inline_asm(None, [Int32(src).ir_value(loc=loc, ip=ip), Int64(dst).ir_value(loc=loc, ip=ip)],
+                    "{ .reg .b32 a, b, c, d; ld.shared.v4.b32 {a, b, c, d}, [$0]; "
+                    "st.global.v4.b32 [$1], {a, b, c, d}; }", "r,l", has_side_effects=True, is_align_stack=False,
+                    asm_dialect=llvm.AsmDialect.AD_ATT)
+
+
+def swizzle_128b(address):
+    """Byte address in a 128-byte-swizzled shared buffer (1024-byte aligned): the 16-byte piece index (bits 4-6)
+    XOR the row within the 8-row atom (bits 7-9), as the wgmma / TMA layouts of make_smem_layout_a/b store it."""
+    return address ^ (((address >> 7) & 7) << 4)
+
+
+@dsl_user_op
 def thread_idx_here(*, loc=None, ip=None):
     """threadIdx.x, read where it is used by an instruction the compiler may not hoist: addresses derived from it
     are then computed in place instead of being kept live (or spilled) across a loop."""

@@ -64,10 +64,17 @@ Design notes
   wgmma of the D = 128 variants (C7512); the mask compares each score with an immediate (thread 0's column plus one
   per-row shift), so no per-column coordinates stay live. Measured on an H100 (bf16, same process): dense 4x8192
   full 8.18 -> 7.60 ms, causal 4.35 -> 3.91 ms, packed-train 1.36 -> 1.14 ms.
-- Epilogue: O normalised by the row sum, stored straight from registers (per-row predicate row < seqlen_q), LSE by
-  the thread holding column 0 of each row.
-Not yet done: smem/TMA epilogue (O is stored with 2-byte stores), tile_n tuning (FA uses 176 for D=128
-non-causal), splitting only the sequences that need it without partial buffers for every query row.
+- Epilogue: O normalised by the row sum; LSE stored by the thread holding column 0 of each row. Variants with two
+  Q stages (masked, D <= 128) stage O in the tile's own Q stage (each consumer warpgroup its 64 rows, which only
+  its own GEMMs read) and copy whole rows out with 16-byte loads and stores (per-row predicate row < seqlen_q),
+  then release the stage; the others, and split-KV partials, store from the accumulator layout (one 32-bit store
+  per column pair). Measured on an H200 (bf16, D = 128, kernel time): packed-train 900 -> 881 us, 16x2048 causal
+  1003 -> 994 us, 4x8192 causal unchanged. An ncu profile of packed-train before this showed the consumer warps
+  spending about a third of their samples in per-tile work (first block, last PV, epilogue), the store queue
+  stalling the epilogue.
+Not yet done: issuing the next tile's first S GEMM under this tile's epilogue (tried: with a wgmma in flight
+across the tile loop's back edge ptxas serialised every wgmma), tile_n tuning, splitting only the sequences that
+need it without partial buffers for every query row.
 """
 
 import cutlass
@@ -82,9 +89,10 @@ from cutlass.tensor_utils import LayoutEnum
 import cuda.bindings.driver as cuda
 
 from jax_fa4.kernels._abi import row_major
-from jax_fa4.kernels._sm90 import (acc_as_a_layout, acc_mn, convert_packed, dim_major, gemm_rs, gemm_ss,
-                                   key_block_range, make_mma_rs, make_mma_ss, mask_scores, seq_major, softmax_scales,
-                                   thread0_coords, tma_pipeline)
+from jax_fa4.kernels._sm90 import (_cvt_pack, acc_as_a_layout, acc_mn, convert_packed, copy_shared_to_global_16b,
+                                   dim_major, gemm_rs, gemm_ss, key_block_range, make_mma_rs, make_mma_ss, mask_scores,
+                                   seq_major, softmax_scales, st_shared_b32, swizzle_128b, thread0_coords,
+                                   tma_pipeline)
 
 DTYPES = {"bf16": cutlass.BFloat16, "fp16": cutlass.Float16}
 HEAD_DIMS = (64, 96, 128, 192, 256)
@@ -110,6 +118,7 @@ NUM_THREADS = 384
 PRODUCER_REGS = 24
 SCHED_BARRIER = True  # ping-pong the two consumer warpgroups' GEMMs (head dims <= 128, as FlashAttention-3)
 SCHED_BARRIER_ID = 1  # named barriers 1 and 2 (0 is __syncthreads)
+EPILOGUE_BARRIER_ID = 3  # named barriers 3 and 4: a consumer warpgroup's staged O rows are all written
 CONSUMER_REGS = 240
 HALF_TILE_MAX_PACK = 8  # half tiles need (TILE_M / 2) / pack_gqa >= Q_CHUNK rows per head
 
@@ -160,6 +169,10 @@ class FwdSm90:
         self.stages = cfg["stages"]
         self.q_stages = cfg["q_stages"]
         self.sched_barrier = SCHED_BARRIER and d <= 128
+        # O leaves through the tile's own Q stage (16-byte stores of whole rows) when a second Q stage keeps the
+        # next tile's Q loading meanwhile.
+        self.staged_epilogue = self.q_stages > 1
+        self.pack_type = "bf16x2" if dtype_name == "bf16" else "f16x2"
 
     # ------------------------------------------------------------------------------------------------ host side
     @cute.jit
@@ -592,13 +605,15 @@ class FwdSm90:
                     # O holds sum over blocks > n at the old max: rescale, then P of block n.
                     self.rescale_o(acc_O_mn, row_corr)
                     convert_packed(acc_S, tOrP)
-                pipe_q.consumer_release(q_state)
+                if const_expr(not self.staged_epilogue):
+                    pipe_q.consumer_release(q_state)
                 pipe_v.consumer_wait(v_state)
                 self.gemm_pv(tiled_mma_pv, acc_O, tOrP, tOrV, v_state.index)
                 warpgroup.wait_group(0)
                 pipe_v.consumer_release(v_state)
                 v_state.advance()
-                q_state.advance()
+                if const_expr(not self.staged_epilogue):
+                    q_state.advance()
             if n_max > n_min and not active:
                 # Idle warpgroup of a half tile: the same waits, releases and ping-pong hand-offs as the computing
                 # one, no GEMMs (waiting on each full barrier keeps its releases in the right phase).
@@ -621,9 +636,24 @@ class FwdSm90:
                 v_state.advance()
                 q_state.advance()
 
-            if active:
-                self.epilogue(acc_O_mn, tOcO_mn, row_max, row_sum, mO, mLSE, mOp, mLSEp, off_q, row0, sq, head,
-                              logit_scale, pack_gqa, rows, split, n_split)
+            if const_expr(self.staged_epilogue):
+                if n_max > n_min and active:
+                    # O goes out through this tile's Q stage (its last GEMM has read it); released after.
+                    if n_split == 1:
+                        self.epilogue_staged(acc_O_mn, tOcO_mn, row_max, row_sum, sQ, q_state.index, mO, mLSE,
+                                             off_q, row0, sq, head, logit_scale, pack_gqa, rows, wg, tidx)
+                    else:
+                        self.epilogue(acc_O_mn, tOcO_mn, row_max, row_sum, mO, mLSE, mOp, mLSEp, off_q, row0, sq,
+                                      head, logit_scale, pack_gqa, rows, split, n_split)
+                    pipe_q.consumer_release(q_state)
+                    q_state.advance()
+                if n_max <= n_min and active:
+                    self.epilogue(acc_O_mn, tOcO_mn, row_max, row_sum, mO, mLSE, mOp, mLSEp, off_q, row0, sq, head,
+                                  logit_scale, pack_gqa, rows, split, n_split)
+            else:
+                if active:
+                    self.epilogue(acc_O_mn, tOcO_mn, row_max, row_sum, mO, mLSE, mOp, mLSEp, off_q, row0, sq, head,
+                                  logit_scale, pack_gqa, rows, split, n_split)
 
             pipe_tile.consumer_wait(tile_state)
             valid = sTile[0, tile_state.index]
@@ -735,6 +765,49 @@ class FwdSm90:
                         mOp[split, tok, h, tOcO_mn[0, c][1]] = acc_O_mn[r, c] * inv
                     if tOcO_mn[r, 0][1] == 0:
                         mLSEp[split, h, tok] = lse_val
+
+
+    @cute.jit
+    def epilogue_staged(self, acc_O_mn: cute.Tensor, tOcO_mn: cute.Tensor, row_max: cute.Tensor,
+                        row_sum: cute.Tensor, sQ: cute.Tensor, q_stage: Int32, mO: cute.Tensor, mLSE: cute.Tensor,
+                        off_q: Int32, row0: Int32, sq: Int32, head: Int32, logit_scale: Float32, pack_gqa: Int32,
+                        rows: Int32, wg: Int32, tidx: Int32):
+        """epilogue() for a tile without splits, with O staged in shared memory: each thread writes its
+        normalised (row, column pair) values into the tile's Q stage (same swizzled layout; this warpgroup's 64
+        rows only, which its own GEMMs were the last to read), then the warpgroup copies whole rows out in
+        16-byte pieces. Why: stored straight from the accumulator layout, every 32-bit store covered 8 rows x 4
+        bytes, and on packed-train (short causal tiles) the store queue stalled the epilogue."""
+        base = sQ.iterator.toint()
+        for r in cutlass.range_constexpr(cute.size(acc_O_mn, mode=[0])):
+            total = row_sum[r]
+            total += cute.arch.shuffle_sync_bfly(total, offset=1)
+            total += cute.arch.shuffle_sync_bfly(total, offset=2)
+            inv = Float32(0.0)
+            lse_val = -Float32.inf
+            if total > Float32(0.0):
+                inv = Float32(1.0) / total
+                lse_val = row_max[r] * logit_scale + cute.math.log(total)
+            row = tOcO_mn[r, 0][0]
+            i = row0 + row % rows
+            if i < sq and tOcO_mn[r, 0][1] == 0:
+                mLSE[head * pack_gqa + row // rows, off_q + i] = lse_val
+            for c in cutlass.range_constexpr(0, cute.size(acc_O_mn, mode=[1]), 2):
+                pair = _cvt_pack(acc_O_mn[r, c] * inv, acc_O_mn[r, c + 1] * inv, self.pack_type)
+                st_shared_b32(swizzle_128b(base + cute.crd2idx((row, tOcO_mn[0, c][1], q_stage), sQ.layout) * 2),
+                              pair)
+        cute.arch.barrier(barrier_id=EPILOGUE_BARRIER_ID + wg, number_of_threads=128)
+        chunks = self.hdim_v // 8  # 16-byte pieces per row
+        t = tidx % 128
+        for it in cutlass.range_constexpr(64 * chunks // 128):
+            k = it * 128 + t
+            row = wg * 64 + k // chunks
+            col = (k % chunks) * 8
+            i = row0 + row % rows
+            if i < sq:
+                src = swizzle_128b(base + cute.crd2idx((row, col, q_stage), sQ.layout) * 2)
+                dst = (mO.iterator + (Int64(off_q + i) * mO.shape[1] + head * pack_gqa + row // rows) * self.hdim_v
+                       + col).toint()
+                copy_shared_to_global_16b(src, dst)
 
 
 def compile_variant(variant, arch):
