@@ -98,9 +98,12 @@ def copy_shared_to_global_16b(src: Int32, dst: Int64, *, loc=None, ip=None):
                     asm_dialect=llvm.AsmDialect.AD_ATT)
 
 
-def swizzle_128b(address):
-    """Byte address in a 128-byte-swizzled shared buffer (1024-byte aligned): the 16-byte piece index (bits 4-6)
-    XOR the row within the 8-row atom (bits 7-9), as the wgmma / TMA layouts of make_smem_layout_a/b store it."""
+def swizzled_address(base, layout, coord, itemsize):
+    """Byte address of element `coord` of a 128-byte-swizzled shared tile (base 1024-byte aligned; `layout` the
+    tile's unswizzled outer layout): the 16-byte piece index (bits 4-6) XOR the row within the 8-row atom (bits
+    7-9), as the wgmma / TMA layouts of make_smem_layout_a/b store it. Both ends of fwd_sm90's staged epilogue use
+    it, so what a thread writes is what the row copy reads."""
+    address = base + cute.crd2idx(coord, layout) * itemsize
     return address ^ (((address >> 7) & 7) << 4)
 
 

@@ -91,7 +91,7 @@ import cuda.bindings.driver as cuda
 from jax_fa4.kernels._abi import row_major
 from jax_fa4.kernels._sm90 import (_cvt_pack, acc_as_a_layout, acc_mn, convert_packed, copy_shared_to_global_16b,
                                    dim_major, gemm_rs, gemm_ss, key_block_range, make_mma_rs, make_mma_ss, mask_scores,
-                                   seq_major, softmax_scales, st_shared_b32, swizzle_128b, thread0_coords,
+                                   seq_major, softmax_scales, st_shared_b32, swizzled_address, thread0_coords,
                                    tma_pipeline)
 
 DTYPES = {"bf16": cutlass.BFloat16, "fp16": cutlass.Float16}
@@ -190,7 +190,7 @@ class FwdSm90:
         tiled_mma_qk = self.make_mma_qk()
         tiled_mma_pv = self.make_mma_pv()
 
-        sQ_layout = sm90_utils.make_smem_layout_a(LayoutEnum.ROW_MAJOR, (tm, tn, d), self.dtype, self.q_stages)
+        sQ_layout = self.q_smem_layout()
         sK_layout = sm90_utils.make_smem_layout_b(LayoutEnum.ROW_MAJOR, (tm, tn, d), self.dtype, self.stages)
         sV_layout = sm90_utils.make_smem_layout_b(LayoutEnum.COL_MAJOR, (tm, dv, tn), self.dtype, self.stages)
         sQ_one = cute.slice_(sQ_layout, (None, None, 0))
@@ -228,6 +228,11 @@ class FwdSm90:
                     sK_layout,
                     sV_layout).launch(grid=[num_ctas, 1, 1], block=[NUM_THREADS, 1, 1], stream=stream,
                                       min_blocks_per_mp=1)
+
+    def q_smem_layout(self):
+        """Q stages in shared memory: K-major, 128-byte swizzle (the staged epilogue writes O through it too)."""
+        return sm90_utils.make_smem_layout_a(LayoutEnum.ROW_MAJOR, (self.tile_m, self.tile_n, self.hdim), self.dtype,
+                                             self.q_stages)
 
     def make_mma_qk(self):
         """S = Q K^T: two m64 warpgroup atoms stacked along M, both operands K-major from smem."""
@@ -793,8 +798,7 @@ class FwdSm90:
                 mLSE[head * pack_gqa + row // rows, off_q + i] = lse_val
             for c in cutlass.range_constexpr(0, cute.size(acc_O_mn, mode=[1]), 2):
                 pair = _cvt_pack(acc_O_mn[r, c] * inv, acc_O_mn[r, c + 1] * inv, self.pack_type)
-                st_shared_b32(swizzle_128b(base + cute.crd2idx((row, tOcO_mn[0, c][1], q_stage), sQ.layout) * 2),
-                              pair)
+                st_shared_b32(swizzled_address(base, sQ.layout, (row, tOcO_mn[0, c][1], q_stage), 2), pair)
         cute.arch.barrier(barrier_id=EPILOGUE_BARRIER_ID + wg, number_of_threads=128)
         chunks = self.hdim_v // 8  # 16-byte pieces per row
         t = tidx % 128
@@ -804,7 +808,7 @@ class FwdSm90:
             col = (k % chunks) * 8
             i = row0 + row % rows
             if i < sq:
-                src = swizzle_128b(base + cute.crd2idx((row, col, q_stage), sQ.layout) * 2)
+                src = swizzled_address(base, sQ.layout, (row, col, q_stage), 2)
                 dst = (mO.iterator + (Int64(off_q + i) * mO.shape[1] + head * pack_gqa + row // rows) * self.hdim_v
                        + col).toint()
                 copy_shared_to_global_16b(src, dst)

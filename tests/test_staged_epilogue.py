@@ -1,0 +1,66 @@
+"""fwd_sm90's staged epilogue writes each consumer warpgroup's O rows into the tile's own Q stage (one 32-bit store
+per column pair, `_sm90.swizzled_address`) and copies them out in 16-byte pieces read through the same function.
+This checks, for every forward variant that stages (two Q stages), that
+  - the pair addresses of a warpgroup are distinct and 4-byte aligned (no value overwrites another),
+  - every 16-byte piece the copy reads holds exactly the 8 columns the writes put there, in column order,
+  - each warpgroup's addresses fall in the 128-byte lines that hold its own 64 Q rows (so staging never touches the
+    rows the other warpgroup's last GEMMs may still be reading), inside the stage being written.
+Runs the CuTe DSL in a child process; no GPU needed."""
+
+import textwrap
+
+import pytest
+
+from cute_child import run_cute_child
+
+_CHILD = textwrap.dedent("""
+    import cutlass
+    import cutlass.cute as cute
+    from jax_fa4.kernels import fwd_sm90
+    from jax_fa4.kernels._sm90 import swizzled_address
+
+    result = {}
+
+    @cute.jit
+    def check():
+        for variant in fwd_sm90.VARIANTS:
+            kernel = fwd_sm90.FwdSm90(variant)
+            if cutlass.const_expr(not kernel.staged_epilogue):
+                continue
+            layout = kernel.q_smem_layout().outer
+            itemsize = fwd_sm90.DTYPES[variant[0]].width // 8
+            stage = kernel.q_stages - 1
+            stage_bytes = cute.cosize(layout) * itemsize // kernel.q_stages
+            cols = kernel.hdim_v
+            problems = []
+            for wg in cutlass.range_constexpr(kernel.tile_m // 64):
+                written = {}
+                for row in cutlass.range_constexpr(wg * 64, wg * 64 + 64):
+                    for col in cutlass.range_constexpr(0, cols, 2):
+                        a = swizzled_address(0, layout, (row, col, stage), itemsize)
+                        if cutlass.const_expr(a % 4 != 0 or a in written):
+                            problems.append(f"pair ({row}, {col}) at {a}")
+                        written[a] = (row, col)
+                        if cutlass.const_expr(not stage * stage_bytes <= a < (stage + 1) * stage_bytes):
+                            problems.append(f"pair ({row}, {col}) outside stage {stage}")
+                for row in cutlass.range_constexpr(wg * 64, wg * 64 + 64):
+                    for col in cutlass.range_constexpr(0, cols, 8):
+                        src = swizzled_address(0, layout, (row, col, stage), itemsize)
+                        got = [written.get(src + 4 * j) for j in range(4)]
+                        if cutlass.const_expr(src % 16 != 0 or got != [(row, col + 2 * j) for j in range(4)]):
+                            problems.append(f"piece ({row}, {col}) reads {got}")
+                own_lines = {(cute.crd2idx((row, col, stage), layout) * itemsize) // 128
+                             for row in range(wg * 64, wg * 64 + 64) for col in range(cols)}
+                if cutlass.const_expr({a // 128 for a in written} != own_lines):
+                    problems.append(f"warpgroup {wg} stages outside its rows' 128-byte lines")
+            result[fwd_sm90.variant_name(variant)] = dict(problems=problems[:5], pairs=len(written))
+""")
+
+
+@pytest.mark.build
+def test_staged_epilogue_writes_what_the_row_copy_reads(tmp_path):
+    result = run_cute_child(_CHILD, tmp_path, "check_staged_epilogue.py")
+    assert len(result) == 12, sorted(result)  # bf16 / fp16 x D 64 / 96 / 128 x causal / local
+    for name, r in result.items():
+        assert r["pairs"] > 0, name
+        assert not r["problems"], f"{name}: {r['problems']}"
