@@ -742,20 +742,27 @@ class FwdSm90:
                 acc_O_mn[r, c] = acc_O_mn[r, c] * row_corr[r]
 
     @cute.jit
+    def row_scale_and_lse(self, partial_sum: Float32, row_max: Float32, logit_scale: Float32):
+        """A row's 1 / sum and LSE = max * c + ln(sum), from this thread's share of the sum (4 threads hold a row);
+        a row with no visible key gets 0 and -inf."""
+        total = partial_sum
+        total += cute.arch.shuffle_sync_bfly(total, offset=1)
+        total += cute.arch.shuffle_sync_bfly(total, offset=2)
+        inv = Float32(0.0)
+        lse_val = -Float32.inf
+        if total > Float32(0.0):
+            inv = Float32(1.0) / total
+            lse_val = row_max * logit_scale + cute.math.log(total)
+        return inv, lse_val
+
+    @cute.jit
     def epilogue(self, acc_O_mn: cute.Tensor, tOcO_mn: cute.Tensor, row_max: cute.Tensor, row_sum: cute.Tensor,
                  mO: cute.Tensor, mLSE: cute.Tensor, mOp: cute.Tensor, mLSEp: cute.Tensor, off_q: Int32,
                  row0: Int32, sq: Int32, head: Int32, logit_scale: Float32, pack_gqa: Int32, rows: Int32,
                  split: Int32, n_split: Int32):
         """O / row_sum and LSE = max * c + ln(sum) for rows < seqlen_q; empty rows -> 0 and -inf."""
         for r in cutlass.range_constexpr(cute.size(acc_O_mn, mode=[0])):
-            total = row_sum[r]
-            total += cute.arch.shuffle_sync_bfly(total, offset=1)
-            total += cute.arch.shuffle_sync_bfly(total, offset=2)
-            inv = Float32(0.0)
-            lse_val = -Float32.inf
-            if total > Float32(0.0):
-                inv = Float32(1.0) / total
-                lse_val = row_max[r] * logit_scale + cute.math.log(total)
+            inv, lse_val = self.row_scale_and_lse(row_sum[r], row_max[r], logit_scale)
             i = row0 + tOcO_mn[r, 0][0] % rows
             h = head * pack_gqa + tOcO_mn[r, 0][0] // rows
             if i < sq:
@@ -771,7 +778,6 @@ class FwdSm90:
                     if tOcO_mn[r, 0][1] == 0:
                         mLSEp[split, h, tok] = lse_val
 
-
     @cute.jit
     def epilogue_staged(self, acc_O_mn: cute.Tensor, tOcO_mn: cute.Tensor, row_max: cute.Tensor,
                         row_sum: cute.Tensor, sQ: cute.Tensor, q_stage: Int32, mO: cute.Tensor, mLSE: cute.Tensor,
@@ -784,14 +790,7 @@ class FwdSm90:
         bytes, and on packed-train (short causal tiles) the store queue stalled the epilogue."""
         base = sQ.iterator.toint()
         for r in cutlass.range_constexpr(cute.size(acc_O_mn, mode=[0])):
-            total = row_sum[r]
-            total += cute.arch.shuffle_sync_bfly(total, offset=1)
-            total += cute.arch.shuffle_sync_bfly(total, offset=2)
-            inv = Float32(0.0)
-            lse_val = -Float32.inf
-            if total > Float32(0.0):
-                inv = Float32(1.0) / total
-                lse_val = row_max[r] * logit_scale + cute.math.log(total)
+            inv, lse_val = self.row_scale_and_lse(row_sum[r], row_max[r], logit_scale)
             row = tOcO_mn[r, 0][0]
             i = row0 + row % rows
             if i < sq and tOcO_mn[r, 0][1] == 0:
