@@ -132,8 +132,7 @@ def varlen_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, *, max_seqlen_q, max_s
         head_dim 128 one backward kernel makes dK, dV and dQ, adding dQ's pieces into a float32 buffer with
         atomics (faster; dQ's last bits depend on their order), unless the sequences average under ~128 tokens
         (the buffer would outgrow q, out and dout). True, and every other case: two kernels that each sum in a
-        fixed order. The
-        reference path is deterministic either way.
+        fixed order. The reference path is deterministic either way.
 
     Gradients: on the kernel path the backward runs on the SM90 backward kernels (every forward variant).
     A kernel library without the backward variant (a reduced build) gives the reference's gradient, recomputed

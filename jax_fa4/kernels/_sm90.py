@@ -47,9 +47,13 @@ def acc_as_a_layout(acc_layout):
                             stride=((d[0][0], d[0][1], d[0][2]), d[1], (d[2], 2 * d[0][2])))
 
 
+def pack_pair(lo, hi, dtype):
+    """Two f32 -> one 32-bit register holding (lo, hi) as two `dtype` values (bf16 or fp16, round to nearest)."""
+    return _cvt_pack(lo, hi, "bf16x2" if dtype == cutlass.BFloat16 else "f16x2")
+
+
 @dsl_user_op
 def _cvt_pack(lo, hi, ptx_type: str, *, loc=None, ip=None):
-    """Two f32 -> one 32-bit register holding (lo, hi) as bf16x2 / f16x2 (round to nearest)."""
     return Int32(llvm.inline_asm(T.i32(), [Float32(hi).ir_value(loc=loc, ip=ip), Float32(lo).ir_value(loc=loc, ip=ip)],
                                  f"cvt.rn.{ptx_type}.f32 $0, $1, $2;", "=r,f,f", has_side_effects=False,
                                  is_align_stack=False, asm_dialect=llvm.AsmDialect.AD_ATT))
@@ -59,10 +63,9 @@ def convert_packed(src, dst):
     """dst (bf16 / fp16 register tensor, same storage order as src) = src (f32), two elements per instruction,
     written as 32-bit registers. Why: a plain element-wise conversion leaves bf16 pairs in 16-bit registers that
     are repacked right before the wgmma that reads them, and ptxas then serialises the pipelined wgmmas (C7512)."""
-    ptx_type = "bf16x2" if dst.element_type == cutlass.BFloat16 else "f16x2"
     packed = cute.recast_tensor(dst, Int32)
     for i in range(cute.size(packed)):
-        packed[i] = _cvt_pack(src[2 * i], src[2 * i + 1], ptx_type)
+        packed[i] = pack_pair(src[2 * i], src[2 * i + 1], dst.element_type)
 
 
 def swap_first_modes(t):

@@ -196,8 +196,8 @@ class BwdDkdvSm90:
 
         self.storage_type = self.shared_storage(sK_layout, sQ_layout, sdS_layout)
         self.kernel(tma_k, tma_mK, tma_v, tma_mV, tma_q, tma_mQ, tma_do, tma_mdO, lse2, dsum, dk, dv, dq_accum,
-                    tile_counter, cu_q, cu_k, seq_q, seq_k, block_prefix, softmax_scale, softcap, window_left, window_right,
-                    self.make_mma_s(), self.make_mma_kv(), sK_layout, sQ_layout,
+                    tile_counter, cu_q, cu_k, seq_q, seq_k, block_prefix, softmax_scale, softcap, window_left,
+                    window_right, self.make_mma_s(), self.make_mma_kv(), sK_layout, sQ_layout,
                     sdS_layout).launch(grid=[num_ctas, 1, 1], block=[NUM_THREADS, 1, 1], stream=stream,
                                        min_blocks_per_mp=1)
 

@@ -89,10 +89,10 @@ from cutlass.tensor_utils import LayoutEnum
 import cuda.bindings.driver as cuda
 
 from jax_fa4.kernels._abi import row_major
-from jax_fa4.kernels._sm90 import (_cvt_pack, acc_as_a_layout, acc_mn, convert_packed, copy_shared_to_global_16b,
+from jax_fa4.kernels._sm90 import (acc_as_a_layout, acc_mn, convert_packed, copy_shared_to_global_16b,
                                    dim_major, gemm_rs, gemm_ss, key_block_range, make_mma_rs, make_mma_ss, mask_scores,
-                                   seq_major, softmax_scales, st_shared_b32, swizzled_address, thread0_coords,
-                                   tma_pipeline)
+                                   pack_pair, seq_major, softmax_scales, st_shared_b32, swizzled_address,
+                                   thread0_coords, tma_pipeline)
 
 DTYPES = {"bf16": cutlass.BFloat16, "fp16": cutlass.Float16}
 HEAD_DIMS = (64, 96, 128, 192, 256)
@@ -172,7 +172,6 @@ class FwdSm90:
         # O leaves through the tile's own Q stage (16-byte stores of whole rows) when a second Q stage keeps the
         # next tile's Q loading meanwhile.
         self.staged_epilogue = self.q_stages > 1
-        self.pack_type = "bf16x2" if dtype_name == "bf16" else "f16x2"
 
     # ------------------------------------------------------------------------------------------------ host side
     @cute.jit
@@ -796,7 +795,7 @@ class FwdSm90:
             if i < sq and tOcO_mn[r, 0][1] == 0:
                 mLSE[head * pack_gqa + row // rows, off_q + i] = lse_val
             for c in cutlass.range_constexpr(0, cute.size(acc_O_mn, mode=[1]), 2):
-                pair = _cvt_pack(acc_O_mn[r, c] * inv, acc_O_mn[r, c + 1] * inv, self.pack_type)
+                pair = pack_pair(acc_O_mn[r, c] * inv, acc_O_mn[r, c + 1] * inv, self.dtype)
                 st_shared_b32(swizzled_address(base, sQ.layout, (row, tOcO_mn[0, c][1], q_stage), 2), pair)
         cute.arch.barrier(barrier_id=EPILOGUE_BARRIER_ID + wg, number_of_threads=128)
         chunks = self.hdim_v // 8  # 16-byte pieces per row
