@@ -371,7 +371,8 @@ def to_chunk_rows(x, cu_q, len_q, tile_q, rows, fill):
 
 
 def dq_from_accum(acc, cu_q, len_q, tile_q, total_q):
-    """dQ [total_q, H, D] (float32, unscaled) from bwd_dkdv_sm90's "dkdvdq" accumulator acc [H, rows, D]: chunks
+    """dQ [total_q, H, D] (float32, unscaled) from bwd_dkdv_sm90's "dkdvdq" accumulator acc [H, rows, D], in XLA
+    (what bwd_dq_convert_sm90 does, its tests' twin and the fallback where that kernel is not built): chunks
     of tile_q * D floats, query block m of sequence b at row (cu_q[b] + b tile_q) // tile_q * tile_q + m tile_q,
     each stored as the two consumer warpgroups' wgmma accumulators (columns [0, D/2) then [D/2, D)) in register
     order: float 512 c + 4 t + 2 h + k of a half is thread t's register 4 c + 2 h + k, which wgmma's m64
@@ -385,6 +386,32 @@ def dq_from_accum(acc, cu_q, len_q, tile_q, total_q):
     row, valid = _chunk_rows(cu_q, len_q, tile_q, total_q)
     dq = jnp.take(acc, jnp.where(valid, row, 0), axis=1)  # [H, total_q, D]
     return jnp.where(valid[None, :, None], dq, 0.0).transpose(1, 0, 2)
+
+
+def _chunk_table(cu_q, len_q, tile_q, rows):
+    """(start, used) [rows // tile_q]: the packed row of each chunk's row 0 and how many of its rows a sequence
+    uses (0 for chunks between sequences): query block m of sequence b is chunk first_chunk(b) + m."""
+    chunks = rows // tile_q
+    blocks = (len_q + (tile_q - 1)) // tile_q
+    b, m, valid = token_slots(_first_chunk_rows(cu_q, tile_q) // tile_q, blocks, chunks)
+    return cu_q[b] + m * tile_q, jnp.where(valid, jnp.minimum(tile_q, len_q[b] - m * tile_q), 0)
+
+
+def _dq_from_accum_kernel(acc, cu_q, len_q, tile_q, config, dtype):
+    """dq [total_q, H, D] in `dtype` = softmax_scale * the "dkdvdq" accumulator, by bwd_dq_convert_sm90 where its
+    variant is built (dq_from_accum, the XLA twin, otherwise)."""
+    tag = f"{DTYPE_TAGS.get(jnp.dtype(dtype))}_d{acc.shape[2]}"
+    target = ffi.target("bwd_dq_convert_sm90", tag, arch())
+    if target is None or tile_q != 64:
+        return (dq_from_accum(acc, cu_q, len_q, tile_q, config.total_q) * np.float32(config.softmax_scale)
+                ).astype(dtype)
+    start, used = _chunk_table(cu_q, len_q, tile_q, acc.shape[1])
+    items = start.shape[0] * acc.shape[0]
+    sms = device_info.sm_count() or metadata.DEFAULT_NUM_SMS
+    call = jax.ffi.ffi_call(target, jax.ShapeDtypeStruct((config.total_q,) + acc.shape[::2], dtype),
+                            vmap_method="sequential")
+    return call(acc, start, used, cu_q, len_q, softmax_scale=np.float32(config.softmax_scale),
+                num_ctas=np.int32(max(1, min(items, 8 * sms))))
 
 
 def varlen_backward(q, k, v, out, lse, dout, dlse, cu_seqlens_q, cu_seqlens_k, seqused_q, seqused_k, *, config,
@@ -429,8 +456,7 @@ def varlen_backward(q, k, v, out, lse, dout, dlse, cu_seqlens_q, cu_seqlens_k, s
                 target, (jax.ShapeDtypeStruct(k.shape, k.dtype), jax.ShapeDtypeStruct(v.shape, v.dtype),
                          jax.ShapeDtypeStruct((q.shape[1], rows, q.shape[2]), jnp.float32), _TILE_COUNTER),
                 vmap_method="sequential")(*chunked, _block_prefix(len_k, entry["config"]["tile_k"]), **scalars)
-            dq = dq_from_accum(dq_accum, cu_q, len_q, tile_q, config.total_q) * np.float32(config.softmax_scale)
-            grads.update(dq=dq.astype(q.dtype), dk=dk, dv=dv)
+            grads.update(dq=_dq_from_accum_kernel(dq_accum, cu_q, len_q, tile_q, config, q.dtype), dk=dk, dv=dv)
             continue
         dk, dv, _ = jax.ffi.ffi_call(
             target, (jax.ShapeDtypeStruct(k.shape, k.dtype), jax.ShapeDtypeStruct(v.shape, v.dtype), _TILE_COUNTER),

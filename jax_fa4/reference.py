@@ -55,10 +55,13 @@ def _gather_padded(x, starts, lengths, width):
 
 def token_slots(starts, lengths, total):
     """For each packed row t < total: (owner, pos, valid) [total] — the sequence whose range starts last at or
-    before t (binary search over the non-decreasing starts), t's position in it, and whether that position is
+    before t (starts are non-decreasing), t's position in it, and whether that position is
     inside the sequence's used length (rows no sequence uses are not)."""
     t = jnp.arange(total, dtype=jnp.int32)
-    owner = jnp.clip(jnp.searchsorted(starts, t, side="right").astype(jnp.int32) - 1, 0, starts.shape[0] - 1)
+    # The number of starts <= t, as a prefix sum of start marks. (jnp.searchsorted's default lowers to a while loop,
+    # and a GPU while loop makes the host wait for each step's predicate: the calls after it could not be queued.)
+    marks = jnp.zeros((total + 1,), jnp.int32).at[jnp.clip(starts, 0, total)].add(1)
+    owner = jnp.clip(jnp.cumsum(marks[:total], dtype=jnp.int32) - 1, 0, starts.shape[0] - 1)
     pos = t - starts[owner]
     return owner, pos, (pos >= 0) & (pos < lengths[owner])
 

@@ -148,6 +148,29 @@ def test_default_backward_at_d128_is_one_kernel_with_atomic_dq():
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("dtype_name", ["bf16", "fp16"])
+def test_dq_convert_kernel_equals_its_xla_twin(dtype_name):
+    """bwd_dq_convert_sm90 (unpermute, scale, cast the one-kernel backward's float32 dQ buffer) against
+    kernel_backend.dq_from_accum on a random buffer: bit for bit, on a ragged batch with an empty sequence, a
+    one-row one, seqused below the length and rows past cu_seqlens[-1] (those rows must come out 0, not poison)."""
+    dtype = DTYPES[dtype_name]
+    lens = np.array([70, 0, 1, 64, 130, 200], np.int32)
+    used = np.array([70, 0, 1, 50, 129, 200], np.int32)
+    cu = jnp.asarray(np.concatenate([[0], np.cumsum(lens)]), jnp.int32)
+    total_q = int(lens.sum()) + 9
+    rows = (total_q // 64 + len(lens) + 1) * 64
+    acc = jax.random.normal(jax.random.PRNGKey(4), (3, rows, 128), jnp.float32)
+    config = validation.check_varlen(jnp.zeros((total_q, 3, 128), dtype), jnp.zeros((total_q, 1, 128), dtype),
+                                     jnp.zeros((total_q, 1, 128), dtype), cu, cu, max_seqlen_q=256,
+                                     max_seqlen_k=256)
+    assert kernel_backend.ffi.target("bwd_dq_convert_sm90", f"{dtype_name}_d128", "sm_90a") is not None
+    got = jax.jit(lambda a: kernel_backend._dq_from_accum_kernel(a, cu, jnp.asarray(used), 64, config, dtype))(acc)
+    want = (kernel_backend.dq_from_accum(acc, cu, jnp.asarray(used), 64, total_q)
+            * np.float32(config.softmax_scale)).astype(dtype)
+    np.testing.assert_array_equal(np.asarray(got.astype(jnp.float32)), np.asarray(want.astype(jnp.float32)))
+
+
+@pytest.mark.gpu
 def test_backward_is_deterministic():
     """deterministic=True: every gradient is summed inside one CTA in a fixed order: 10 runs give the same bits."""
     rng = np.random.default_rng(5)

@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 import pytest
 
+import jax
 import jax.numpy as jnp
 
 from jax_fa4 import kernel_backend, metadata, validation
@@ -233,6 +234,36 @@ def test_dq_from_accum_undoes_the_kernel_layout():
     for b in range(len(lens)):
         want[cu[b]:cu[b] + used[b]] = dq[cu[b]:cu[b] + used[b]]
     np.testing.assert_array_equal(got, want)
+
+
+def test_chunk_table_names_each_chunks_rows():
+    """bwd_dq_convert_sm90 reads chunk k's rows [0, used[k]) as packed rows start[k] + i: every used query row of
+    every sequence exactly once, at the chunk row bwd_dkdv_sm90 adds it to, and no row of a padding chunk."""
+    lens = np.array([70, 0, 1, 64, 130, 33], np.int32)
+    used = np.array([70, 0, 1, 50, 129, 33], np.int32)
+    cu = np.concatenate([[0], np.cumsum(lens)]).astype(np.int32)
+    total_q = int(cu[-1]) + 5
+    rows = (total_q // 64 + len(lens) + 1) * 64
+    start, n = (np.asarray(x) for x in kernel_backend._chunk_table(jnp.asarray(cu), jnp.asarray(used), 64, rows))
+    want = {}
+    for b in range(len(lens)):
+        first = (cu[b] + b * 64) // 64
+        for i in range(used[b]):
+            want[(first + i // 64) * 64 + i % 64] = cu[b] + i
+    got = {k * 64 + i: start[k] + i for k in range(rows // 64) for i in range(n[k])}
+    assert got == want
+
+
+def test_backward_layout_maps_have_no_loop():
+    """dq_from_accum and to_chunk_rows run between the backward's kernels: a while loop there (jnp.searchsorted's
+    default lowering) makes the host wait on the GPU at every step, so later calls could not be queued ahead."""
+    cu, used = jnp.zeros((40,), jnp.int32), jnp.zeros((39,), jnp.int32)
+    lowered = [jax.jit(kernel_backend.dq_from_accum, static_argnums=(3, 4)).lower(
+                   jnp.zeros((2, 35328, 128), jnp.float32), cu, used, 64, 32768),
+               jax.jit(kernel_backend.to_chunk_rows, static_argnums=(3, 4, 5)).lower(
+                   jnp.zeros((2, 32768), jnp.float32), cu, used, 64, 35328, 0.0)]
+    for low in lowered:
+        assert "while" not in low.as_text()
 
 
 @pytest.mark.parametrize("tile_q", [32, 64])

@@ -167,6 +167,22 @@ def test_degenerate_shapes():
     assert out.shape == (4, 2, 8) and np.all(np.asarray(out) == 0) and np.all(np.isneginf(np.asarray(lse)))
 
 
+def test_token_slots_owner_is_the_last_start_at_or_before_each_row():
+    """token_slots' prefix sum of start marks agrees with a binary search (side="right") on sorted starts, with
+    repeated starts (empty sequences), starts past the end and rows before the first start."""
+    rng = np.random.default_rng(8)
+    for _ in range(50):
+        batch, total = int(rng.integers(1, 9)), int(rng.integers(0, 60))
+        starts = np.sort(rng.integers(0, total + 5, batch)).astype(np.int32)
+        lengths = rng.integers(0, 12, batch).astype(np.int32)
+        owner, pos, valid = reference.token_slots(jnp.asarray(starts), jnp.asarray(lengths), total)
+        t = np.arange(total)
+        want = np.clip(np.searchsorted(starts, t, side="right") - 1, 0, batch - 1)
+        np.testing.assert_array_equal(np.asarray(owner), want)
+        np.testing.assert_array_equal(np.asarray(pos), t - starts[want])
+        np.testing.assert_array_equal(np.asarray(valid), (t >= starts[want]) & (t - starts[want] < lengths[want]))
+
+
 # ----------------------------------------------------------------------------------- data-dependent faults
 def _run(q, k, v, cu_q, cu_k, **kw):
     return ref_attn(q, k, v, jnp.asarray(cu_q, jnp.int32), jnp.asarray(cu_k, jnp.int32), **kw)

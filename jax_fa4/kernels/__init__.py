@@ -11,4 +11,5 @@ KERNELS = {
     "fwd_sm90": ("sm_90a",),
     "bwd_dq_sm90": ("sm_90a",),
     "bwd_dkdv_sm90": ("sm_90a",),
+    "bwd_dq_convert_sm90": ("sm_90a",),
 }

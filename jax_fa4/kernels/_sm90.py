@@ -85,6 +85,15 @@ def red_global_add_f32x4(address: Int64, a, b, c, d, *, loc=None, ip=None):
 
 
 @dsl_user_op
+def ld_global_f32x4(address: Int64, *, loc=None, ip=None):
+    """global[address .. +16 bytes] as four float32 (16-byte aligned), one vector load (read-only data)."""
+    result = llvm.inline_asm(llvm.StructType.get_literal([T.f32()] * 4), [Int64(address).ir_value(loc=loc, ip=ip)],
+                             "ld.global.nc.v4.f32 {$0, $1, $2, $3}, [$4];", "=f,=f,=f,=f,l",
+                             has_side_effects=False, is_align_stack=False, asm_dialect=llvm.AsmDialect.AD_ATT)
+    return tuple(Float32(llvm.extractvalue(T.f32(), result, [i], loc=loc, ip=ip)) for i in range(4))
+
+
+@dsl_user_op
 def st_shared_b32(address: Int32, value: Int32, *, loc=None, ip=None):
     """shared[address .. +4 bytes] = value (a 32-bit shared-window address)."""
     llvm.inline_asm(None, [Int32(address).ir_value(loc=loc, ip=ip), Int32(value).ir_value(loc=loc, ip=ip)],

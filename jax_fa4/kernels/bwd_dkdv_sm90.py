@@ -18,7 +18,7 @@ Host-function arguments, in order (= SIGNATURE(variant); tensors compact row-maj
     dk [total_k, Hk, D] out, dv [total_k, Hk, D] out (a "dk" / "dv" pass variant writes only that one),
     "dkdvdq" only: dq_accum [H, rows, D] f32, zeroed by the caller: query block m of sequence b is added to the
     TILE_Q * D floats at the same row of head h (chunks of different sequences never overlap), in register order
-    (kernel_backend.dq_from_accum undoes it),
+    (bwd_dq_convert_sm90 undoes it, scales and casts; kernel_backend.dq_from_accum is its XLA twin),
     tile_counter [1] i32, zeroed by the caller (the tile tickets),
     softmax_scale f32, softcap f32 (0 = off), window_left i32, window_right i32, num_ctas i32.
 

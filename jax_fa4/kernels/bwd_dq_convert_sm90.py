@@ -1,0 +1,126 @@
+"""dQ of the one-kernel backward: bwd_dkdv_sm90's float32 accumulator, unpermuted, scaled and cast (SM90 layout).
+
+Why a kernel: bwd_dkdv_sm90's "dkdvdq" pass adds dQ into dq_accum in wgmma register order (each thread's four
+floats of one column block side by side, so its vector reductions fill whole cache lines). Undone by an XLA fusion
+(kernel_backend.dq_from_accum, still the host twin the tests compare against), the read of 4 bytes per element
+scattered over 16-byte groups ran at 2.5 TB/s: 322 us of packed-train's 4.4 ms forward + backward (H200). Here
+each CTA reads one chunk (64 query rows of one head) in 16-byte pieces as it was written, moves it through shared
+memory as packed 16-bit pairs, and writes whole rows of dq in 16-byte pieces.
+
+Host-function arguments, in order (= SIGNATURE(variant); tensors compact row-major, extents dynamic except D):
+    dq_accum [H, rows, D] f32 in (chunk k of head h = the TILE_Q * D floats at row k TILE_Q; within it, column half
+    u (D/2 columns, one consumer warpgroup's), register 4 c + 2 e + j of thread t = 32 w + 4 r + l at float
+    u TILE_Q D / 2 + 512 c + 4 t + 2 e + j, which holds row 16 w + 8 e + r, column u D / 2 + 8 c + 2 l + j),
+    chunk_start [rows / TILE_Q] i32 in (packed row of the chunk's row 0), chunk_used [rows / TILE_Q] i32 in (rows of
+    the chunk that belong to a sequence, 0 for padding chunks), cu_q [B+1] i32 in, seq_q [B] i32 in (used lengths),
+    dq [total_q, H, D] out (rows no sequence uses are zeroed), softmax_scale f32 (dq = scale * accumulator),
+    num_ctas i32 (grid; CTAs stride over the (chunk, head) items).
+"""
+
+import cutlass
+import cutlass.cute as cute
+import cutlass.utils as utils
+from cutlass import Float32, Int32, Int64
+from cutlass.cute.runtime import make_fake_stream
+import cuda.bindings.driver as cuda
+
+from jax_fa4.kernels._abi import dynamic_dims, row_major
+from jax_fa4.kernels._sm90 import copy_shared_to_global_16b, ld_global_f32x4, pack_pair, st_shared_b32, \
+    zero_unused_rows
+
+DTYPES = {"bf16": cutlass.BFloat16, "fp16": cutlass.Float16}
+HEAD_DIMS = (128,)  # the head dims bwd_dkdv_sm90 builds a "dkdvdq" pass for
+VARIANTS = tuple((dt, d) for dt in DTYPES for d in HEAD_DIMS)
+CI_VARIANTS = (("bf16", 128),)
+TILE_Q = 64  # rows per chunk: one m64 wgmma accumulator per consumer warpgroup
+THREADS = 256
+
+
+def SIGNATURE(variant):
+    return [
+        ("dq_accum", "in"), ("chunk_start", "in"), ("chunk_used", "in"), ("cu_q", "in"), ("seq_q", "in"),
+        ("dq", "out"), ("softmax_scale", "f32"), ("num_ctas", "i32"),
+    ]
+
+
+def variant_name(variant):
+    dtype, d = variant
+    return f"{dtype}_d{d}"
+
+
+def _word(base, row, pair, d):
+    """Shared byte address of 16-bit pair `pair` of chunk row `row` (D / 2 words a row). The pair's 16-byte group
+    is XORed with row % 8, so the eight rows one warp's store touches fall in different banks."""
+    return base + (row * (d // 2) + (pair ^ ((row % 8) * 4))) * 4
+
+
+@cute.kernel
+def _convert_kernel(acc: cute.Tensor, chunk_start: cute.Tensor, chunk_used: cute.Tensor, cu_q: cute.Tensor,
+                    seq_q: cute.Tensor, dq: cute.Tensor, softmax_scale: Float32):
+    tidx, _, _ = cute.arch.thread_idx()
+    bidx, _, _ = cute.arch.block_idx()
+    gdim, _, _ = cute.arch.grid_dim()
+    d = cutlass.const_expr(dq.shape[2])
+    heads = acc.shape[0]
+    rows = acc.shape[1]
+    chunks = chunk_start.shape[0]
+    smem = utils.SmemAllocator()
+    stage = smem.allocate_tensor(Int32, cute.make_layout(TILE_Q * d // 2), byte_alignment=16)
+    base = stage.iterator.toint()
+    loads = TILE_Q * d // 4 // THREADS  # 16-byte pieces a thread reads per chunk
+    pieces = d // 8  # 16-byte pieces of one dq row
+    for item in cutlass.range(bidx, chunks * heads, gdim, unroll=1):
+        chunk = item // heads
+        head = item % heads
+        used = chunk_used[chunk]
+        if used > 0:
+            src = (acc.iterator + (Int64(head) * rows + chunk * TILE_Q) * d).toint()
+            values = [ld_global_f32x4(src + (j * THREADS + tidx) * 16) for j in range(loads)]
+            for j in cutlass.range_constexpr(loads):
+                f = (j * THREADS + tidx) * 4  # float index in the chunk
+                half = f // (TILE_Q * d // 2)
+                g = f % (TILE_Q * d // 2)
+                t = (g % 512) // 4
+                row = 16 * (t // 32) + (t % 32) // 4
+                pair = half * (d // 4) + 4 * (g // 512) + t % 4
+                a0, a1, a2, a3 = values[j]
+                st_shared_b32(_word(base, row, pair, d),
+                              pack_pair(a0 * softmax_scale, a1 * softmax_scale, dq.element_type))
+                st_shared_b32(_word(base, row + 8, pair, d),
+                              pack_pair(a2 * softmax_scale, a3 * softmax_scale, dq.element_type))
+            cute.arch.sync_threads()
+            start = chunk_start[chunk]
+            for k in cutlass.range_constexpr(TILE_Q * pieces // THREADS):
+                p = k * THREADS + tidx
+                row = p // pieces
+                piece = p % pieces
+                if row < used:
+                    dst = (dq.iterator + (Int64(start + row) * heads + head) * d + piece * 8).toint()
+                    copy_shared_to_global_16b(_word(base, row, 4 * piece, d), dst)
+            cute.arch.sync_threads()
+    warps = THREADS // 32
+    zero_unused_rows(dq, cu_q, seq_q, bidx * warps + tidx // 32, gdim * warps)
+
+
+@cute.jit
+def _convert(dq_accum: cute.Tensor, chunk_start: cute.Tensor, chunk_used: cute.Tensor, cu_q: cute.Tensor,
+             seq_q: cute.Tensor, dq: cute.Tensor, softmax_scale: Float32, num_ctas: Int32, stream: cuda.CUstream):
+    _convert_kernel(dq_accum, chunk_start, chunk_used, cu_q, seq_q, dq, softmax_scale).launch(
+        grid=[num_ctas, 1, 1], block=[THREADS, 1, 1], stream=stream)
+
+
+def compile_variant(variant, arch):
+    dtype, d = variant
+    heads, rows, chunks, total_q, batch, batch1 = dynamic_dims(6)
+    args = (
+        row_major(Float32, (heads, rows, d), 16),
+        row_major(Int32, (chunks,), 4),
+        row_major(Int32, (chunks,), 4),
+        row_major(Int32, (batch1,), 4),
+        row_major(Int32, (batch,), 4),
+        row_major(DTYPES[dtype], (total_q, heads, d), 16),
+        Float32(1.0),
+        Int32(1),
+        make_fake_stream(),
+    )
+    return cute.compile(_convert, *args, options=f"--gpu-arch {arch}")
