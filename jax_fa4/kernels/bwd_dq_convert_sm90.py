@@ -48,7 +48,16 @@ def variant_name(variant):
     return f"{dtype}_d{d}"
 
 
-def _word(base, row, pair, d):
+def accum_cell(f, d):
+    """(row, pair) of floats f, f + 1 (f a multiple of 4) of a chunk in dq_accum's register order: chunk row and
+    column pair (column // 2); floats f + 2, f + 3 belong to (row + 8, pair). Works on ints and DSL integers."""
+    half = f // (TILE_Q * d // 2)
+    g = f % (TILE_Q * d // 2)
+    t = (g % 512) // 4
+    return 16 * (t // 32) + (t % 32) // 4, half * (d // 4) + 4 * (g // 512) + t % 4
+
+
+def stage_word(base, row, pair, d):
     """Shared byte address of 16-bit pair `pair` of chunk row `row` (D / 2 words a row). The pair's 16-byte group
     is XORed with row % 8, so the eight rows one warp's store touches fall in different banks."""
     return base + (row * (d // 2) + (pair ^ ((row % 8) * 4))) * 4
@@ -77,16 +86,11 @@ def _convert_kernel(acc: cute.Tensor, chunk_start: cute.Tensor, chunk_used: cute
             src = (acc.iterator + (Int64(head) * rows + chunk * TILE_Q) * d).toint()
             values = [ld_global_f32x4(src + (j * THREADS + tidx) * 16) for j in range(loads)]
             for j in cutlass.range_constexpr(loads):
-                f = (j * THREADS + tidx) * 4  # float index in the chunk
-                half = f // (TILE_Q * d // 2)
-                g = f % (TILE_Q * d // 2)
-                t = (g % 512) // 4
-                row = 16 * (t // 32) + (t % 32) // 4
-                pair = half * (d // 4) + 4 * (g // 512) + t % 4
+                row, pair = accum_cell((j * THREADS + tidx) * 4, d)
                 a0, a1, a2, a3 = values[j]
-                st_shared_b32(_word(base, row, pair, d),
+                st_shared_b32(stage_word(base, row, pair, d),
                               pack_pair(a0 * softmax_scale, a1 * softmax_scale, dq.element_type))
-                st_shared_b32(_word(base, row + 8, pair, d),
+                st_shared_b32(stage_word(base, row + 8, pair, d),
                               pack_pair(a2 * softmax_scale, a3 * softmax_scale, dq.element_type))
             cute.arch.sync_threads()
             start = chunk_start[chunk]
@@ -96,7 +100,7 @@ def _convert_kernel(acc: cute.Tensor, chunk_start: cute.Tensor, chunk_used: cute
                 piece = p % pieces
                 if row < used:
                     dst = (dq.iterator + (Int64(start + row) * heads + head) * d + piece * 8).toint()
-                    copy_shared_to_global_16b(_word(base, row, 4 * piece, d), dst)
+                    copy_shared_to_global_16b(stage_word(base, row, 4 * piece, d), dst)
             cute.arch.sync_threads()
     warps = THREADS // 32
     zero_unused_rows(dq, cu_q, seq_q, bidx * warps + tidx // 32, gdim * warps)

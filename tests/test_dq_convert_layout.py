@@ -1,0 +1,57 @@
+"""bwd_dq_convert_sm90's index maps, checked without a GPU: where each 16-byte piece of dq_accum belongs in the
+chunk (`accum_cell`, against the wgmma register layout that bwd_dkdv_sm90 adds in, as modelled by
+test_kernel_backend), and how rows are staged in shared memory (`stage_word`): every (row, column pair) has its own
+word, a warp's 32 stores of one piece land in 32 different banks, and each 16-byte piece the row copy reads holds 4
+consecutive column pairs. Runs the module in a child process (it imports the CuTe DSL)."""
+
+import textwrap
+
+from cute_child import run_cute_child
+
+_CHILD = textwrap.dedent("""
+    from jax_fa4.kernels import bwd_dq_convert_sm90 as cv
+
+    result = {}
+
+    def check():
+        problems = []
+        tq, threads = cv.TILE_Q, cv.THREADS
+        for d in cv.HEAD_DIMS:
+            # the register-order model: thread t = 32 w + 4 r + l of column half u holds register 4 c + 2 e + k at
+            # row 16 w + 8 e + r, column u d / 2 + 8 c + 2 l + k, stored at float u tq d / 2 + 512 c + 4 t + 2 e + k
+            model = {}
+            for row in range(tq):
+                for col in range(d):
+                    u, cc = divmod(col, d // 2)
+                    c, l, k = cc // 8, (cc % 8) // 2, cc % 2
+                    w, e, r = row // 16, (row // 8) % 2, row % 8
+                    model[u * tq * d // 2 + 512 * c + 4 * (32 * w + 4 * r + l) + 2 * e + k] = (row, col)
+            for f in range(0, tq * d, 4):
+                row, pair = cv.accum_cell(f, d)
+                got = [(row, 2 * pair), (row, 2 * pair + 1), (row + 8, 2 * pair), (row + 8, 2 * pair + 1)]
+                if got != [model[f + i] for i in range(4)]:
+                    problems.append(f"d={d} float {f}: {got} != {[model[f + i] for i in range(4)]}")
+            words = {cv.stage_word(0, row, pair, d) for row in range(tq) for pair in range(d // 2)}
+            if len(words) != tq * d // 2 or min(words) < 0 or max(words) >= tq * d * 2 or any(w % 4 for w in words):
+                problems.append(f"d={d}: stage words are not one 4-byte word per (row, pair) in the stage")
+            for j in range(tq * d // 4 // threads):
+                for warp in range(threads // 32):
+                    for shift in (0, 8):
+                        banks = set()
+                        for lane in range(32):
+                            row, pair = cv.accum_cell((j * threads + 32 * warp + lane) * 4, d)
+                            banks.add(cv.stage_word(0, row + shift, pair, d) // 4 % 32)
+                        if len(banks) != 32:
+                            problems.append(f"d={d} load {j} warp {warp}: {32 - len(banks)} bank conflicts")
+            for row in range(tq):
+                for piece in range(d // 8):
+                    start = cv.stage_word(0, row, 4 * piece, d)
+                    if start % 16 or [cv.stage_word(0, row, 4 * piece + i, d) for i in range(4)] != \\
+                            [start + 4 * i for i in range(4)]:
+                        problems.append(f"d={d} row {row} piece {piece} is not 4 consecutive words")
+        result["problems"] = problems[:20]
+""")
+
+
+def test_convert_index_maps(tmp_path):
+    assert run_cute_child(_CHILD, tmp_path)["problems"] == []
