@@ -7,26 +7,17 @@ within such a run; the first line adds them up per call."""
 
 import argparse
 
-import numpy as np
-
 import jax
 import jax.numpy as jnp
 
 import jax_fa4
-from benchmarks import timing, workloads
-
-
-def _inputs(wl, rng):
-    tq, tk = wl.total_q, wl.total_k
-    q = jnp.asarray(rng.standard_normal((tq, wl.num_heads, wl.head_dim)), wl.dtype)
-    k, v = (jnp.asarray(rng.standard_normal((tk, wl.num_kv_heads, wl.head_dim)), wl.dtype) for _ in range(2))
-    return q, k, v, jnp.asarray(rng.standard_normal(q.shape), wl.dtype)
+from benchmarks import run, timing, workloads
 
 
 def breakdown(wl, backward, calls=5):
     """{"us": kernel microseconds per call, "kernels": {name: (launches per call, mean us)}} (timing.kernel_time)."""
     cu_q, cu_k = (jnp.asarray(c, jnp.int32) for c in wl.cu_seqlens())
-    q, k, v, dout = _inputs(wl, np.random.default_rng(0))
+    q, k, v, dout = run.inputs(wl, seed=0)
 
     def attn(q, k, v):
         return jax_fa4.varlen_attention(q, k, v, cu_q, cu_k, max_seqlen_q=max(wl.seqlens_q),

@@ -44,7 +44,7 @@ def _l2_bytes():
         return 50 << 20
 
 
-def _inputs(wl, seed):
+def inputs(wl, seed):
     """Fresh packed q, k, v and a cotangent do, generated on the device."""
     kq, kk, kv, kd = jax.random.split(jax.random.PRNGKey(seed), 4)
     dt = jnp.dtype(wl.dtype)
@@ -200,7 +200,7 @@ def main(argv=None):
         print(f"[{time.time() - start:6.1f}s] {wl.name}: {wl.describe()}", flush=True)
         per_set = wl.bytes() * (2 if wl.backward else 1)
         n_sets = 1 if (per_set > 2 * l2 or on_cpu) else 3   # rotate only when inputs would sit in L2
-        sets = [_inputs(wl, seed=1000 * index + i) for i in range(n_sets)]
+        sets = [inputs(wl, seed=1000 * index + i) for i in range(n_sets)]
         q, k, v, do = sets[0]
         sample = oracle.Sample(wl, q, k, v, do if wl.backward else None)
         candidates = [i for i in impls if impls_mod.applies(i, wl)]

@@ -406,12 +406,10 @@ def _dq_from_accum_kernel(acc, cu_q, len_q, tile_q, config, dtype):
         return (dq_from_accum(acc, cu_q, len_q, tile_q, config.total_q) * np.float32(config.softmax_scale)
                 ).astype(dtype)
     start, used = _chunk_table(cu_q, len_q, tile_q, acc.shape[1])
-    items = start.shape[0] * acc.shape[0]
-    sms = device_info.sm_count() or metadata.DEFAULT_NUM_SMS
     call = jax.ffi.ffi_call(target, jax.ShapeDtypeStruct((config.total_q,) + acc.shape[::2], dtype),
                             vmap_method="sequential")
     return call(acc, start, used, cu_q, len_q, softmax_scale=np.float32(config.softmax_scale),
-                num_ctas=np.int32(max(1, min(items, 8 * sms))))
+                num_ctas=np.int32(_grid_ctas(start.shape[0] * acc.shape[0], 1)))  # a CTA per (chunk, head)
 
 
 def varlen_backward(q, k, v, out, lse, dout, dlse, cu_seqlens_q, cu_seqlens_k, seqused_q, seqused_k, *, config,

@@ -164,7 +164,7 @@ def test_a_skipped_forward_gates_the_backward_without_a_timed_row():
     from benchmarks import impls, run
 
     wl = next(w for w in workloads.all_workloads(quick=True) if w.backward)
-    q, k, v, do = run._inputs(wl, seed=0)
+    q, k, v, do = run.inputs(wl, seed=0)
     sample = oracle.Sample(wl, q, k, v, do)
     impl = impls.Fa4("xla", name="reference-deterministic", extra_kwargs={"deterministic": True})
     args = argparse.Namespace(fwd_only=False, max_seconds=0.05, min_reps=1, verbose=False)

@@ -1,14 +1,17 @@
 """bwd_dq_convert_sm90's index maps, checked without a GPU: where each 16-byte piece of dq_accum belongs in the
-chunk (`accum_cell`, against the wgmma register layout that bwd_dkdv_sm90 adds in, as modelled by
-test_kernel_backend), and how rows are staged in shared memory (`stage_word`): every (row, column pair) has its own
-word, a warp's 32 stores of one piece land in 32 different banks, and each 16-byte piece the row copy reads holds 4
-consecutive column pairs. Runs the module in a child process (it imports the CuTe DSL)."""
+chunk (`accum_cell`, against the register order bwd_dkdv_sm90 adds in: tests/dq_accum_model.py), and how rows are
+staged in shared memory (`stage_word`): every (row, column pair) has its own word, a warp's 32 stores of one piece
+land in 32 different banks, and each 16-byte piece the row copy reads holds 4 consecutive column pairs. Runs the
+module in a child process (it imports the CuTe DSL)."""
 
 import textwrap
 
 from cute_child import run_cute_child
 
 _CHILD = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, "tests")
+    from dq_accum_model import accum_float
     from jax_fa4.kernels import bwd_dq_convert_sm90 as cv
 
     result = {}
@@ -17,15 +20,7 @@ _CHILD = textwrap.dedent("""
         problems = []
         tq, threads = cv.TILE_Q, cv.THREADS
         for d in cv.HEAD_DIMS:
-            # the register-order model: thread t = 32 w + 4 r + l of column half u holds register 4 c + 2 e + k at
-            # row 16 w + 8 e + r, column u d / 2 + 8 c + 2 l + k, stored at float u tq d / 2 + 512 c + 4 t + 2 e + k
-            model = {}
-            for row in range(tq):
-                for col in range(d):
-                    u, cc = divmod(col, d // 2)
-                    c, l, k = cc // 8, (cc % 8) // 2, cc % 2
-                    w, e, r = row // 16, (row // 8) % 2, row % 8
-                    model[u * tq * d // 2 + 512 * c + 4 * (32 * w + 4 * r + l) + 2 * e + k] = (row, col)
+            model = {accum_float(row, col, d, tq): (row, col) for row in range(tq) for col in range(d)}
             for f in range(0, tq * d, 4):
                 row, pair = cv.accum_cell(f, d)
                 got = [(row, 2 * pair), (row, 2 * pair + 1), (row + 8, 2 * pair), (row + 8, 2 * pair + 1)]

@@ -8,6 +8,7 @@ import pytest
 import jax
 import jax.numpy as jnp
 
+from dq_accum_model import accum_float
 from jax_fa4 import kernel_backend, metadata, validation
 
 
@@ -201,22 +202,15 @@ def test_caller_metadata_left_unpacked_by_the_rule_warns(monkeypatch):
 
 def _accumulate_like_the_kernel(dq, cu_q, len_q, tile_q, rows):
     """What bwd_dkdv_sm90's "dkdvdq" pass leaves in dq_accum for the gradient dq [total_q, H, D], written
-    element by element from wgmma's m64 accumulator layout (thread t = 32 w + 4 r + l of warpgroup `half` holds
-    register e = 4 c + 2 h + k at row 16 w + 8 h + r, column half D/2 + 8 c + 2 l + k) and the order it adds
-    them in (register e of thread t at float 512 (e // 4) + 4 t + e % 4 of the half)."""
+    element by element at the floats dq_accum_model.accum_float names."""
     total_q, heads, d = dq.shape
     acc = np.zeros((heads, rows * d), np.float32)
     for b in range(len(len_q)):
         chunk0 = (cu_q[b] + b * tile_q) // tile_q
         for i in range(len_q[b]):
             m, row = divmod(i, tile_q)
-            w, h, r = row // 16, (row // 8) % 2, row % 8
             for col in range(d):
-                half, cc = divmod(col, d // 2)
-                c, l, k = cc // 8, (cc % 8) // 2, cc % 2
-                t, e = 32 * w + 4 * r + l, 4 * c + 2 * h + k
-                at = (chunk0 + m) * tile_q * d + half * tile_q * d // 2 + 512 * (e // 4) + 4 * t + e % 4
-                acc[:, at] = dq[cu_q[b] + i, :, col]
+                acc[:, (chunk0 + m) * tile_q * d + accum_float(row, col, d, tile_q)] = dq[cu_q[b] + i, :, col]
     return acc.reshape(heads, rows, d)
 
 
