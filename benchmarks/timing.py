@@ -66,12 +66,9 @@ _DERIVED_LINES = {"XLA Modules", "XLA Ops", "Steps", "Framework Ops", "Framework
                   "XLA TraceMe", "Launch Stats"}
 
 
-def kernel_time(fn, args, *, calls=20, match=None):
-    """Device time per call of the GPU kernels `fn(*args)` launches, from a profiler trace (CUPTI): what the kernels
-    cost on the GPU without the host's dispatch, which dominates for kernels of a few microseconds.
-
-    Returns {"us": summed kernel microseconds per call, "kernels": {name: (launches per call, mean us)}}, counting
-    kernels whose name contains `match` (all when None), or None when the trace holds no GPU kernel (e.g. CPU)."""
+def gpu_events(fn, args, *, calls=20):
+    """(start ns, duration ns, name) of every GPU kernel that `calls` back-to-back calls of `fn(*args)` launch, in
+    start order, from a profiler trace (CUPTI); None when the trace holds no GPU kernel (e.g. on a CPU)."""
     import glob
     import os
     import tempfile
@@ -88,16 +85,27 @@ def kernel_time(fn, args, *, calls=20, match=None):
         if not paths:
             return None
         data = jax.profiler.ProfileData.from_file(paths[0])
-    durations = {}
+    events = []
     for plane in data.planes:
         if not plane.name.startswith("/device:GPU"):
             continue
         for line in plane.lines:
             if line.name in _DERIVED_LINES:  # these re-list the stream's kernels by XLA op / module / step
                 continue
-            for event in line.events:
-                if match is None or match in event.name:
-                    durations.setdefault(event.name, []).append(event.duration_ns / 1e3)
+            events.extend((event.start_ns, event.duration_ns, event.name) for event in line.events)
+    return sorted(events) or None
+
+
+def kernel_time(fn, args, *, calls=20, match=None):
+    """Device time per call of the GPU kernels `fn(*args)` launches, from a profiler trace (CUPTI): what the kernels
+    cost on the GPU without the host's dispatch, which dominates for kernels of a few microseconds.
+
+    Returns {"us": summed kernel microseconds per call, "kernels": {name: (launches per call, mean us)}}, counting
+    kernels whose name contains `match` (all when None), or None when the trace holds no GPU kernel (e.g. CPU)."""
+    durations = {}
+    for _, duration_ns, name in gpu_events(fn, args, calls=calls) or ():
+        if match is None or match in name:
+            durations.setdefault(name, []).append(duration_ns / 1e3)
     if not durations:
         return None
     return {"us": sum(sum(v) for v in durations.values()) / calls,

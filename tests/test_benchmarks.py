@@ -156,6 +156,41 @@ def test_kernel_time_reads_a_profiler_trace_and_reports_no_gpu_kernels_on_cpu():
     assert calls  # traced (the jit body ran at least once)
 
 
+def test_kernel_time_and_sustained_timeline_read_the_same_events(monkeypatch):
+    """timing.kernel_time and sustained.timeline both read timing.gpu_events: per-call busy time, the span from the
+    first start to the last end (idle gaps included), and the biggest kernel's early / late means."""
+    from benchmarks import sustained, timing
+
+    # 10 calls: kernel "a" (100 us, then 120 us in the last five calls) and "b" (10 us), 5 us idle between them
+    events, t = [], 0
+    for call in range(10):
+        for name, us in (("a", 100 if call < 5 else 120), ("b", 10)):
+            events.append((t * 1000, us * 1000, name))
+            t += us + 5
+    monkeypatch.setattr(timing, "gpu_events", lambda fn, args, calls: events)
+    k = timing.kernel_time(None, (), calls=10)
+    assert k["us"] == pytest.approx(120) and k["kernels"]["a"] == (1, 110) and k["kernels"]["b"] == (1, 10)
+    line = sustained.timeline(None, (), 10)
+    assert line["busy_us"] == pytest.approx(120)
+    assert line["span_us"] == pytest.approx((t - 5) / 10)
+    assert (line["early_us"], line["late_us"]) == (100, 120)
+
+
+def test_sustained_reports_harness_times_and_failures_per_implementation(capsys):
+    """benchmarks.sustained on the CPU: the reference is timed (no GPU timeline to add), the kernel path fails with
+    its reason on one line instead of stopping the run."""
+    import jax
+
+    from benchmarks import sustained
+
+    if any(d.platform == "gpu" for d in jax.devices()):
+        pytest.skip("CPU behaviour")
+    sustained.main(["--quick", "--only", "packed-train", "--impl", "jax_fa4", "reference-xla"])
+    out = capsys.readouterr().out
+    assert "jax_fa4: failed: ValueError" in out
+    assert "reference-xla fwd: harness" in out and "busy" not in out
+
+
 def test_a_skipped_forward_gates_the_backward_without_a_timed_row():
     """An implementation that skips its forward pass (jax_fa4-deterministic: deterministic= changes only the
     backward) still runs the forward as the backward's correctness gate, but reports only the skip for it."""
