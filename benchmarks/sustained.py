@@ -10,7 +10,9 @@ biggest kernel over the first and the last fifth of its launches (a drift there 
 On the H200 (2026-12-02) spans equal busy times within 1 %, so calls leave the GPU no idle gaps, while the biggest
 kernel ran 4-8 % longer late in a 200-call run than early: the GPU sat at its 700 W power limit (nvidia-smi
 throttle reason 0x4, SM clock 1.6-1.7 GHz instead of 1.98 GHz), for jax_fa4 and cuDNN alike. That is why
-harness times exceed a short profile's kernel sum (`benchmarks.kernel_breakdown`) by 5-10 %."""
+harness times exceed a short profile's kernel sum (`benchmarks.kernel_breakdown`) by 5-10 %. To watch the clock
+meanwhile: `nvidia-smi --query-gpu=timestamp,clocks.sm,power.draw,clocks_throttle_reasons.active --format=csv
+-lms 200` in the background (results/h200-2026-12-02e/nvidia-smi-during-sustained.csv)."""
 
 import argparse
 
