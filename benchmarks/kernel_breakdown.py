@@ -8,27 +8,15 @@ within such a run; the first line adds them up per call."""
 import argparse
 
 import jax
-import jax.numpy as jnp
 
-import jax_fa4
-from benchmarks import run, timing, workloads
+from benchmarks import impls, run, timing, workloads
 
 
 def breakdown(wl, backward, calls=5):
-    """{"us": kernel microseconds per call, "kernels": {name: (launches per call, mean us)}} (timing.kernel_time)."""
-    cu_q, cu_k = (jnp.asarray(c, jnp.int32) for c in wl.cu_seqlens())
-    q, k, v, dout = run.inputs(wl, seed=0)
-
-    def attn(q, k, v):
-        return jax_fa4.varlen_attention(q, k, v, cu_q, cu_k, max_seqlen_q=max(wl.seqlens_q),
-                                        max_seqlen_k=max(wl.seqlens_k), causal=wl.causal, window_size=wl.window,
-                                        implementation="kernel")
-
-    if backward:
-        fn = jax.jit(jax.grad(lambda q, k, v: jnp.sum(attn(q, k, v) * dout, dtype=jnp.float32), argnums=(0, 1, 2)))
-    else:
-        fn = jax.jit(attn)
-    return timing.kernel_time(fn, (q, k, v), calls=calls)
+    """{"us": kernel microseconds per call, "kernels": {name: (launches per call, mean us)}} (timing.kernel_time)
+    of the function `benchmarks.run` times for the jax_fa4 row."""
+    fn, arg_sets = run.workload_calls(wl, impls.Fa4("kernel"), backward)
+    return timing.kernel_time(fn, arg_sets[0], calls=calls)
 
 
 def main(argv=None):
@@ -37,9 +25,7 @@ def main(argv=None):
     ap.add_argument("--fwd-only", action="store_true", help="the forward call only, not forward + backward")
     args = ap.parse_args(argv)
     print(f"device: {jax.devices()[0].device_kind}")
-    for wl in workloads.all_workloads():
-        if not any(wl.name.startswith(p) or wl.group == p for p in args.only):
-            continue
+    for wl in workloads.select(workloads.all_workloads(), args.only):
         for backward in ((False,) if args.fwd_only or not wl.backward else (False, True)):
             r = breakdown(wl, backward)
             if r is None:

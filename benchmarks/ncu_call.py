@@ -11,7 +11,7 @@ import argparse
 
 import jax
 
-from benchmarks import impls, sustained, workloads
+from benchmarks import impls, run, workloads
 
 
 def main(argv=None):
@@ -25,7 +25,7 @@ def main(argv=None):
 
     wl = next(w for w in workloads.all_workloads(quick=args.quick) if w.name == args.workload)
     impl = next(i for i in impls.default_impls() if i.name == args.impl)
-    fn, arg_sets = sustained.calls_of(wl, impl, args.backward)
+    fn, arg_sets = run.workload_calls(wl, impl, args.backward)
     for _ in range(3):
         jax.block_until_ready(fn(*arg_sets[0]))
     runtime.cudaProfilerStart()

@@ -63,6 +63,22 @@ def _loss_grad(attn):
     return jax.jit(jax.grad(loss))
 
 
+def timed_calls(prepared, sets, backward):
+    """(fn, argument sets) the harness times: the jitted forward, or (backward) the gradient of sum(o * do), over
+    `prepared` (one Prepared per input set of `sets`, in the same order)."""
+    if backward:
+        return _loss_grad(prepared[0].attn), [(p.diff_args, p.static_args, p.layout_do(do))
+                                              for p, (_, _, _, do) in zip(prepared, sets)]
+    return jax.jit(prepared[0].attn), [(p.diff_args, p.static_args) for p in prepared]
+
+
+def workload_calls(wl, impl, backward, num_sets=1):
+    """timed_calls on `num_sets` fresh input sets of a workload: for the tools that profile what the harness times
+    (benchmarks.kernel_breakdown, sustained, ncu_call)."""
+    sets = [inputs(wl, seed=seed) for seed in range(num_sets)]
+    return timed_calls([impl.prepare(wl, q, k, v) for q, k, v, _ in sets], sets, backward)
+
+
 def _short(exc):
     msg = f"{type(exc).__name__}: {exc}".strip().replace("\n", " ")
     return msg[:300]
@@ -101,10 +117,10 @@ def run_impl(wl, impl, sets, sample, args, rows):
         rows.extend(_row(wl, impl, p, "failed", reason="prepare: " + _short(exc)) for p in passes)
         return
     p0 = prepared[0]
-    fwd = jax.jit(p0.attn)
+    fwd, arg_sets = timed_calls(prepared, sets, backward=False)
     # correctness gate on the forward output first: a wrong forward is never timed, in either pass
     try:
-        out = fwd(p0.diff_args, p0.static_args)
+        out = fwd(*arg_sets[0])
         errors = {"out": sample.check_output(p0.to_packed_out(out))}
         del out
     except Exception as exc:
@@ -118,7 +134,6 @@ def run_impl(wl, impl, sets, sample, args, rows):
         rows.extend(_row(wl, impl, p, "WRONG", errors=errors, reason="output differs from float64 oracle")
                     for p in passes)
         return
-    arg_sets = [(p.diff_args, p.static_args) for p in prepared]
     if "fwd" in passes:  # a skipped forward still gates the backward, but is not timed or reported
         t = timing.measure(fwd, arg_sets, max_seconds=args.max_seconds, min_reps=args.min_reps)
         rows.append(_timed_row(wl, impl, "fwd", t, errors))
@@ -126,9 +141,8 @@ def run_impl(wl, impl, sets, sample, args, rows):
     if "fwd+bwd" not in passes:
         return
     try:
-        grad = _loss_grad(p0.attn)
-        dos = [p.layout_do(do) for p, (_, _, _, do) in zip(prepared, sets)]
-        g = grad(p0.diff_args, p0.static_args, dos[0])
+        grad, grad_sets = timed_calls(prepared, sets, backward=True)
+        g = grad(*grad_sets[0])
         gerr = sample.check_grads(*p0.to_packed_grads(g))
         del g
     except Exception as exc:
@@ -140,8 +154,7 @@ def run_impl(wl, impl, sets, sample, args, rows):
     if oracle.verdict(gerr, wl.dtype) != "ok":
         rows.append(_row(wl, impl, "fwd+bwd", "WRONG", errors=gerr, reason="gradients differ from float64 oracle"))
         return
-    t = timing.measure(grad, [(d, s, do) for (d, s), do in zip(arg_sets, dos)], max_seconds=args.max_seconds,
-                       min_reps=args.min_reps)
+    t = timing.measure(grad, grad_sets, max_seconds=args.max_seconds, min_reps=args.min_reps)
     rows.append(_timed_row(wl, impl, "fwd+bwd", t, gerr))
     print(f"  {impl.name:22s} fwd+bwd  {t['median_s'] * 1e3:9.3f} ms  err {max(gerr.values()):.2e}", flush=True)
 

@@ -29,21 +29,12 @@ def timeline(fn, args, calls):
     total = {}
     for _, duration, name in events:
         total[name] = total.get(name, 0) + duration
-    biggest = [duration / 1e3 for _, duration, name in events if name == max(total, key=total.get)]
+    top = max(total, key=total.get)
+    biggest = [duration / 1e3 for _, duration, name in events if name == top]
     fifth = max(1, len(biggest) // 5)
     return {"busy_us": sum(total.values()) / calls / 1e3,
             "span_us": (max(start + duration for start, duration, _ in events) - events[0][0]) / calls / 1e3,
             "early_us": sum(biggest[:fifth]) / fifth, "late_us": sum(biggest[-fifth:]) / fifth}
-
-
-def calls_of(wl, impl, backward):
-    """The jitted function the harness times for (wl, impl) and its rotating argument sets."""
-    sets = [run.inputs(wl, seed=s) for s in range(2)]
-    prepared = [impl.prepare(wl, q, k, v) for q, k, v, _ in sets]
-    if backward:
-        return run._loss_grad(prepared[0].attn), [(p.diff_args, p.static_args, p.layout_do(do))
-                                                 for p, (_, _, _, do) in zip(prepared, sets)]
-    return jax.jit(prepared[0].attn), [(p.diff_args, p.static_args) for p in prepared]
 
 
 def main(argv=None):
@@ -65,7 +56,7 @@ def main(argv=None):
                 print(f"{wl.name} {name}: {reason}")
                 continue
             try:
-                fn, arg_sets = calls_of(wl, impl, args.backward)
+                fn, arg_sets = run.workload_calls(wl, impl, args.backward, num_sets=2)
                 before = timing.measure(fn, arg_sets, max_seconds=0.5)["median_s"] * 1e3
             except Exception as exc:  # e.g. the kernel path on a machine without a GPU
                 print(f"{wl.name} {name}: failed: {run._short(exc)}")
