@@ -1,9 +1,10 @@
 """Load-balance model of bwd_dkdv_sm90's tile schedule: `python -m benchmarks.backward_balance`.
 
-A tile is (sequence, KV head, key block of 128); its work is taken as the query blocks (64 rows) that see the key
-block under a causal mask, times the query heads per KV head, plus one for the tile itself. The model compares the
-busiest CTA's work with the average for a static stride (CTA c takes tiles c, c + grid, ...) and for tickets from
-an atomic counter (the next tile goes to the CTA that is free first). It ignores memory effects; it says how much
+A ticket is (sequence, KV head, pair of key blocks of 128: N - 1 - p and p; the kernel's) or, as before it,
+(sequence, KV head, one key block); its work is taken as the query blocks (64 rows) that see its key blocks under a
+causal mask, times the query heads per KV head, plus one per key block. The model compares the busiest CTA's work
+with the average for a static stride (CTA c takes tiles c, c + grid, ...) and for tickets from an atomic counter
+(the next ticket goes to the CTA that is free first). It ignores memory effects; it says how much
 a dynamic scheduler can at most recover, not what it does on a GPU.
 """
 
@@ -16,13 +17,26 @@ from benchmarks import workloads
 TILE_K, TILE_Q = 128, 64
 
 
-def tile_work(seqlens, num_kv_heads, qhead_per_kv):
-    """Work of each tile in the kernel's order (sequence-major, key block 0 first, KV heads innermost)."""
+def block_work(s, n, qhead_per_kv):
+    """Work of key block n of a causal sequence of s tokens (seqlen_q = seqlen_k = s)."""
+    return (-(-s // TILE_Q) - n * TILE_K // TILE_Q) * qhead_per_kv + 1
+
+
+def tile_work(seqlens, num_kv_heads, qhead_per_kv, paired=True):
+    """Work of each ticket in the kernel's order: sequence-major, then KV head, then pair p (key blocks N - 1 - p
+    and p; the middle block of an odd N alone); paired=False: one key block per ticket, block 0 first, KV heads
+    innermost (the schedule before pairs)."""
     work = []
     for s in seqlens:
-        q_blocks = -(-s // TILE_Q)
-        for n in range(-(-s // TILE_K)):
-            work += [(q_blocks - n * TILE_K // TILE_Q) * qhead_per_kv + 1] * num_kv_heads
+        n_blocks = -(-s // TILE_K)
+        if not paired:
+            for n in range(n_blocks):
+                work += [block_work(s, n, qhead_per_kv)] * num_kv_heads
+            continue
+        pairs = [block_work(s, n_blocks - 1 - p, qhead_per_kv) + (block_work(s, p, qhead_per_kv)
+                                                                 if p != n_blocks - 1 - p else 0)
+                 for p in range(-(-n_blocks // 2))]
+        work += pairs * num_kv_heads
     return np.asarray(work, np.float64)
 
 
@@ -40,9 +54,9 @@ def dynamic_makespan(work, grid):
     return max(t for t, _ in free)
 
 
-def imbalance(seqlens, num_kv_heads=8, qhead_per_kv=4, grid=132):
+def imbalance(seqlens, num_kv_heads=8, qhead_per_kv=4, grid=132, paired=True):
     """(static, dynamic): busiest CTA's work over the average."""
-    work = tile_work(seqlens, num_kv_heads, qhead_per_kv)
+    work = tile_work(seqlens, num_kv_heads, qhead_per_kv, paired)
     mean = work.sum() / grid
     return static_makespan(work, grid) / mean, dynamic_makespan(work, grid) / mean
 
@@ -52,8 +66,10 @@ def main():
              "packed-train (39 documents)": workloads.lognormal_lengths(32768)}
     print("busiest CTA / average work (32 query / 8 KV heads, 132 CTAs)")
     for name, lens in cases.items():
-        st, dyn = imbalance(list(lens))
-        print(f"  {name:28s} static stride {st:.3f}x   atomic tickets {dyn:.3f}x")
+        st, dyn = imbalance(list(lens), paired=False)
+        _, pair = imbalance(list(lens))
+        print(f"  {name:28s} one block per tile: static stride {st:.3f}x, atomic tickets {dyn:.3f}x; "
+              f"paired tickets {pair:.3f}x")
 
 
 if __name__ == "__main__":

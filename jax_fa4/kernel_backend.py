@@ -453,11 +453,11 @@ def varlen_backward(q, k, v, out, lse, dout, dlse, cu_seqlens_q, cu_seqlens_k, s
             dk, dv, dq_accum, _ = jax.ffi.ffi_call(
                 target, (jax.ShapeDtypeStruct(k.shape, k.dtype), jax.ShapeDtypeStruct(v.shape, v.dtype),
                          jax.ShapeDtypeStruct((q.shape[1], rows, q.shape[2]), jnp.float32), _TILE_COUNTER),
-                vmap_method="sequential")(*chunked, _block_prefix(len_k, entry["config"]["tile_k"]), **scalars)
+                vmap_method="sequential")(*chunked, _block_prefix(len_k, entry["config"]["ticket_keys"]), **scalars)
             grads.update(dq=_dq_from_accum_kernel(dq_accum, cu_q, len_q, tile_q, config, q.dtype), dk=dk, dv=dv)
             continue
         dk, dv, _ = jax.ffi.ffi_call(
             target, (jax.ShapeDtypeStruct(k.shape, k.dtype), jax.ShapeDtypeStruct(v.shape, v.dtype), _TILE_COUNTER),
-            vmap_method="sequential")(*chunked, _block_prefix(len_k, entry["config"]["tile_k"]), **scalars)
+            vmap_method="sequential")(*chunked, _block_prefix(len_k, entry["config"]["ticket_keys"]), **scalars)
         grads.update({name: g for name, g in (("dk", dk), ("dv", dv)) if name in outputs})
     return grads["dq"], grads["dk"], grads["dv"]

@@ -211,13 +211,19 @@ def test_a_skipped_forward_gates_the_backward_without_a_timed_row():
 def test_backward_balance_model():
     """The schedule model: equal tiles balance either way; a causal sequence's falling tile sizes leave a static
     stride's busiest CTA well above the average, and tickets bring it back (a greedy list schedule is within
-    the largest tile of the average)."""
+    the largest tile of the average). Pairs of key blocks N - 1 - p and p make every ticket of a causal sequence
+    equal."""
     from benchmarks import backward_balance as bb
 
-    st, dyn = bb.imbalance([128] * 132 * 4, num_kv_heads=1, qhead_per_kv=1)  # one key block each: equal tiles
+    st, dyn = bb.imbalance([128] * 132 * 4, num_kv_heads=1, qhead_per_kv=1, paired=False)  # equal tiles
     assert st == dyn == 1.0
-    work = bb.tile_work([2048] * 16, 8, 4)
+    work = bb.tile_work([2048] * 16, 8, 4, paired=False)
     assert work[0] == 32 * 4 + 1 and work[8] == 30 * 4 + 1  # key block 1 is seen from query block 2 on
-    st, dyn = bb.imbalance([2048] * 16)
+    st, dyn = bb.imbalance([2048] * 16, paired=False)
     assert st > 1.3 and dyn < 1.05
     assert bb.dynamic_makespan(work, 132) <= work.sum() / 132 + work.max()
+    pairs = bb.tile_work([2048] * 16, 8, 4)
+    assert len(pairs) == len(work) // 2 and pairs.sum() == work.sum()
+    assert set(pairs) == {(32 + 2) * 4 + 2}  # blocks 15 - p and p: (32 - 2 (15 - p)) + (32 - 2 p) query blocks
+    odd = bb.tile_work([3 * 128], 1, 1)  # blocks (2, 0) and 1 alone
+    assert list(odd) == [(2 + 1) + (6 + 1), 4 + 1]
