@@ -335,6 +335,13 @@ class BwdDkdvSm90:
         return m_min + desc * (m_max - 1 - m_min), 1 - 2 * desc
 
     # ---------------------------------------------------------------------------------------------- producer
+    def tma_rows(self, atom, m_x, s_x, off, head, rows, block):
+        """TMA partitions (smem, gmem) of head `head` of packed tensor m_x [total, heads, D] from row off, in tiles of
+        `rows` rows: tile `block`, or all of them (block None, indexed by the caller)."""
+        g_x = cute.local_tile(cute.domain_offset((off, 0, 0), m_x)[None, None, head], (rows, self.hdim), (block, 0))
+        return cpasync.tma_partition(atom, 0, cute.make_layout(1), cute.group_modes(s_x, 0, 2),
+                                     cute.group_modes(g_x, 0, 2))
+
     @cute.jit
     def producer(self, atoms, gmem, smem_tensors, pipe_kv, pipe_q, pipe_tile, sTile, tile_counter, cu_q, cu_k,
                  seq_q, seq_k, block_prefix, window_left, window_right):
@@ -348,7 +355,6 @@ class BwdDkdvSm90:
         kv_state = pipeline.make_pipeline_state(pipeline.PipelineUserType.Producer, self.kv_stages)
         q_state = pipeline.make_pipeline_state(pipeline.PipelineUserType.Producer, self.stages)
         tile_state = pipeline.make_pipeline_state(pipeline.PipelineUserType.Producer, TILE_STAGES)
-        one = cute.make_layout(1)
         t = self.next_tile(tile_counter)
         while t < total_tiles:
             t_next = self.next_tile(tile_counter)  # its latency hides behind this tile's loads
@@ -364,14 +370,8 @@ class BwdDkdvSm90:
                 n_block = self.pair_block(half, p, n_blocks)
                 m_min, m_max = self.query_block_range(n_block, seq_q[b], seq_k[b], window_left, window_right)
                 if m_max > m_min:
-                    gK = cute.local_tile(cute.domain_offset((off_k, 0, 0), mK)[None, None, head_kv],
-                                         (self.tile_k, self.hdim), (n_block, 0))
-                    gV = cute.local_tile(cute.domain_offset((off_k, 0, 0), mV)[None, None, head_kv],
-                                         (self.tile_k, self.hdim), (n_block, 0))
-                    tKs, tKg = cpasync.tma_partition(tma_k, 0, one, cute.group_modes(sK, 0, 2),
-                                                     cute.group_modes(gK, 0, 2))
-                    tVs, tVg = cpasync.tma_partition(tma_v, 0, one, cute.group_modes(sV, 0, 2),
-                                                     cute.group_modes(gV, 0, 2))
+                    tKs, tKg = self.tma_rows(tma_k, mK, sK, off_k, head_kv, self.tile_k, n_block)
+                    tVs, tVg = self.tma_rows(tma_v, mV, sV, off_k, head_kv, self.tile_k, n_block)
                     pipe_kv.producer_acquire(kv_state)
                     bar = pipe_kv.producer_get_barrier(kv_state)
                     cute.copy(tma_k, tKg, tKs[None, kv_state.index], tma_bar_ptr=bar)
@@ -382,14 +382,8 @@ class BwdDkdvSm90:
                         m = m_first + i * m_step
                         for hh in cutlass.range(qhead_per_kv, unroll=1):
                             head = head_kv * qhead_per_kv + hh
-                            gQ = cute.local_tile(cute.domain_offset((off_q, 0, 0), mQ)[None, None, head],
-                                                 (self.tile_q, self.hdim), (None, 0))
-                            gdO = cute.local_tile(cute.domain_offset((off_q, 0, 0), mdO)[None, None, head],
-                                                  (self.tile_q, self.hdim), (None, 0))
-                            tQs, tQg = cpasync.tma_partition(tma_q, 0, one, cute.group_modes(sQ, 0, 2),
-                                                             cute.group_modes(gQ, 0, 2))
-                            tdOs, tdOg = cpasync.tma_partition(tma_do, 0, one, cute.group_modes(sdO, 0, 2),
-                                                               cute.group_modes(gdO, 0, 2))
+                            tQs, tQg = self.tma_rows(tma_q, mQ, sQ, off_q, head, self.tile_q, None)
+                            tdOs, tdOg = self.tma_rows(tma_do, mdO, sdO, off_q, head, self.tile_q, None)
                             pipe_q.producer_acquire(q_state)
                             bar = pipe_q.producer_get_barrier(q_state)
                             s = q_state.index
