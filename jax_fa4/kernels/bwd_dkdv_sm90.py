@@ -357,7 +357,6 @@ class BwdDkdvSm90:
         tile_state = pipeline.make_pipeline_state(pipeline.PipelineUserType.Producer, TILE_STAGES)
         t = self.next_tile(tile_counter)
         while t < total_tiles:
-            t_next = self.next_tile(tile_counter)  # its latency hides behind this tile's loads
             pipe_tile.producer_acquire(tile_state)
             if cute.arch.lane_idx() == 0:
                 sTile[tile_state.index] = t
@@ -395,7 +394,11 @@ class BwdDkdvSm90:
                                 bulk_load_f32(sLSE2[None, s].iterator, mLSE2.iterator + col0, bar, self.tile_q * 4)
                                 bulk_load_f32(sDsum[None, s].iterator, mDsum.iterator + col0, bar, self.tile_q * 4)
                             q_state.advance()
-            t = t_next
+            # The next ticket is taken once this one's loads are issued, so a CTA takes a ticket about when it
+            # starts it: the CTAs of a (sequence, KV head) take adjacent tickets and so start them together, and
+            # step through its query blocks in step (visit_order). The atomic's latency hides behind the loads in
+            # flight.
+            t = self.next_tile(tile_counter)
         # end marker for the consumers
         pipe_tile.producer_acquire(tile_state)
         if cute.arch.lane_idx() == 0:
