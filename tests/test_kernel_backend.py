@@ -302,3 +302,27 @@ def test_one_kernel_backward_only_where_it_pays(monkeypatch):
     assert launches(batch=4, total_q=4 * 8192, window_left=100) == ["dkdvdq"]
     assert [out for _, _, out in kernel_backend._backward_launches(_config(batch=4, total_q=4 * 8192))] == \
         ["dq", "dkdv"]  # deterministic
+
+
+def test_backward_ticket_count_matches_the_kernels_pairs():
+    """bwd_dkdv_sm90 takes tickets of two key blocks (N - 1 - p and p, p < ceil(N / 2), N = ceil(seqlen_k / tile_k))
+    and finds a ticket's sequence and pair through the host's block_prefix: the host must count ceil(N / 2) tickets
+    per sequence, or key blocks go unvisited (or visited twice). Checked for every built variant's configuration."""
+    import json
+    from jax_fa4.build import LIB_DIR, MANIFEST_NAME
+
+    path = LIB_DIR / MANIFEST_NAME
+    if not path.exists():
+        pytest.skip("no built library (python -m jax_fa4.build)")
+    configs = [e["config"] for name, e in json.loads(path.read_text())["handlers"].items()
+               if name.startswith("bwd_dkdv_sm90__")]
+    assert configs
+    lengths = np.array([0, 1, 127, 128, 129, 255, 256, 257, 383, 384, 385, 8192, 8193], np.int32)
+    for cfg in configs:
+        prefix = np.asarray(kernel_backend._block_prefix(jnp.asarray(lengths), cfg["ticket_keys"]))
+        blocks = -(-lengths // cfg["tile_k"])
+        np.testing.assert_array_equal(np.diff(prefix), -(-blocks // 2))
+        for n in blocks:  # the pairs visit every key block once
+            pairs = -(-n // 2)
+            visited = [b for p in range(pairs) for b in sorted({n - 1 - p, p})]
+            assert sorted(visited) == list(range(n))
