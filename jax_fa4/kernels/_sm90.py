@@ -167,20 +167,28 @@ def gemm_rs(tiled_mma, acc, tA, tB, b_stage):
 
 
 @cute.jit
-def decode_block_tile(t: Int32, num_batch: Int32, num_heads: Int32, block_prefix: cute.Tensor):
-    """Linear tile -> (sequence, head, block index r within the sequence) for the backward kernels' tile space:
-    block_prefix[b] = blocks of the sequences before b, tiles = block_prefix[B] * num_heads, heads innermost."""
-    head = t % num_heads
-    j = t // num_heads
+def owning_sequence(x: Int32, num_batch: Int32, prefix: cute.Tensor, scale: Int32):
+    """Largest b < num_batch with prefix[b] * scale <= x: the sequence that owns item x of a tile space where
+    sequence b's items start at prefix[b] * scale (binary search; empty sequences are skipped)."""
     lo = Int32(0)
     hi = num_batch
-    while hi - lo > 1:  # largest p with block_prefix[p] <= j (skips empty sequences)
+    while hi - lo > 1:
         mid = (lo + hi) // 2
-        if block_prefix[mid] <= j:
+        if prefix[mid] * scale <= x:
             lo = mid
         else:
             hi = mid
-    return lo, head, j - block_prefix[lo]
+    return lo
+
+
+@cute.jit
+def decode_block_tile(t: Int32, num_batch: Int32, num_heads: Int32, block_prefix: cute.Tensor):
+    """Linear tile -> (sequence, head, block index r within the sequence) for bwd_dq_sm90's tile space:
+    block_prefix[b] = blocks of the sequences before b, tiles = block_prefix[B] * num_heads, heads innermost."""
+    head = t % num_heads
+    j = t // num_heads
+    b = owning_sequence(j, num_batch, block_prefix, 1)
+    return b, head, j - block_prefix[b]
 
 
 @cute.jit

@@ -55,8 +55,8 @@ from cutlass.cute.nvgpu import cpasync, warpgroup
 from cutlass.tensor_utils import LayoutEnum
 import cuda.bindings.driver as cuda
 
-from jax_fa4.kernels._sm90 import (acc_as_a_layout, acc_mn, backward_compile_args, convert_packed,
-                                   gemm_rs, gemm_ss, make_mma_rs, make_mma_ss, red_global_add_f32x4, seq_major,
+from jax_fa4.kernels._sm90 import (acc_as_a_layout, acc_mn, backward_compile_args, convert_packed, gemm_rs, gemm_ss,
+                                   make_mma_rs, make_mma_ss, owning_sequence, red_global_add_f32x4, seq_major,
                                    softmax_scales, swap_first_modes, thread0_coords, thread_idx_here,
                                    tma_pipeline, zero_unused_rows, bulk_load_f32)
 
@@ -298,18 +298,11 @@ class BwdDkdvSm90:
         """Ticket t -> (sequence b, KV head, pair p, key blocks of b). block_prefix counts pairs of key blocks
         (ceil(seqlen_k / TICKET_KEYS) per sequence); a sequence's tickets are KV-head-major with the pair innermost,
         so the CTAs that read the same query rows (one sequence, one KV head) take adjacent tickets."""
-        lo = Int32(0)
-        hi = seq_k.shape[0]
-        while hi - lo > 1:  # largest b with block_prefix[b] * Hk <= t (skips empty sequences)
-            mid = (lo + hi) // 2
-            if block_prefix[mid] * num_heads_kv <= t:
-                lo = mid
-            else:
-                hi = mid
-        pairs = block_prefix[lo + 1] - block_prefix[lo]
-        r = t - block_prefix[lo] * num_heads_kv
+        b = owning_sequence(t, seq_k.shape[0], block_prefix, num_heads_kv)
+        pairs = block_prefix[b + 1] - block_prefix[b]
+        r = t - block_prefix[b] * num_heads_kv
         head_kv = r // pairs
-        return lo, head_kv, r - head_kv * pairs, (seq_k[lo] + self.tile_k - 1) // self.tile_k
+        return b, head_kv, r - head_kv * pairs, (seq_k[b] + self.tile_k - 1) // self.tile_k
 
     @cute.jit
     def pair_block(self, half: Int32, p: Int32, n_blocks: Int32):
