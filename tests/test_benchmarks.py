@@ -227,3 +227,23 @@ def test_backward_balance_model():
     assert set(pairs) == {(32 + 2) * 4 + 2}  # blocks 15 - p and p: (32 - 2 (15 - p)) + (32 - 2 p) query blocks
     odd = bb.tile_work([3 * 128], 1, 1)  # blocks (2, 0) and 1 alone
     assert list(odd) == [(2 + 1) + (6 + 1), 4 + 1]
+
+
+def test_mixed_serve_parts_plans_for_the_overridden_sm_count():
+    """benchmarks.mixed_serve_parts times the decode part on fewer CTAs by overriding device_info.sm_count while a
+    call is traced: the metadata's split policy must see the override, and the device's own count must come back."""
+    import jax.numpy as jnp
+
+    import jax_fa4
+    from benchmarks import mixed_serve_parts
+
+    def planned_sms():
+        md = jax_fa4.prepare_scheduler_metadata(jnp.array([0, 1], jnp.int32), jnp.array([0, 4096], jnp.int32),
+                                                max_seqlen_q=1, max_seqlen_k=4096, num_heads=4, num_kv_heads=1,
+                                                head_dim=64)
+        return md.config.num_sms
+
+    before = planned_sms()
+    with mixed_serve_parts.sm_count(66):
+        assert planned_sms() == 66
+    assert planned_sms() == before

@@ -145,7 +145,7 @@ def _check_with_metadata(q, k, v, cu_q, cu_k, md, dtype_name, implementation="ke
         implementation=implementation, **kw))(q, k, v, md)
     want = oracle_attention(np.asarray(q.astype(jnp.float32)), np.asarray(k.astype(jnp.float32)),
                             np.asarray(v.astype(jnp.float32)), cu_q, cu_k, causal=kw.get("causal", False),
-                            window=kw.get("window_size", (-1, -1)))
+                            window=kw.get("window_size", (-1, -1)), softcap=kw.get("softcap", 0.0))
     return _check(dict(out=np.asarray(out.astype(jnp.float32)), lse=np.asarray(lse), want=want, ref_err=1.0),
                   dtype_name)
 
@@ -212,6 +212,38 @@ def test_half_tiles_at_their_boundary_match_oracle(qpk):
         if problems:
             failures.append(f"{dtype_name} d={d} {mask} H={h} Hk={hk} sq={sq.tolist()} sk={sk.tolist()} "
                             f"window={window} splits={np.asarray(md.num_splits).tolist()}: " + "; ".join(problems))
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("d,qpk", [(64, 4), (128, 4), (256, 4), (128, 1), (96, 1)])
+def test_half_tiles_split_key_blocks_between_warpgroups(d, qpk):
+    """A half tile's two consumer warpgroups take alternate key blocks and merge their softmax states: every block
+    count from 1 (the second warpgroup computes nothing) to 9, odd and even, lengths that end inside a block,
+    softcap on and off, a window that leaves one warpgroup's blocks without a visible key for some rows; GQA heads
+    packed (qpk 4) and one query head per tile (qpk 1, up to 64 queries)."""
+    rng = np.random.default_rng(900 + d + qpk)
+    failures = []
+    for dtype_name, mask, softcap in (("bf16", "causal", 0.0), ("fp16", "none", 0.0), ("bf16", "local", 30.0)):
+        tile_n = jax_fa4.metadata.default_tiles(d, masked=mask != "none")[1]
+        blocks = np.arange(1, 10)
+        sk = ((blocks - 1) * tile_n + rng.integers(1, tile_n + 1, blocks.size)).astype(np.int32)
+        sq = rng.integers(1, 64 // qpk + 1, blocks.size).astype(np.int32)  # sq * qpk <= 64: half tiles
+        window = (int(tile_n // 2), 0) if mask == "local" else (-1, -1)
+        cu_q, cu_k = cu_seqlens(sq), cu_seqlens(sk)
+        dtype = DTYPES[dtype_name]
+        hk, h = 2, 2 * qpk
+        q, k, v = (jnp.asarray(rng.standard_normal(shape).astype(np.float32), dtype)
+                   for shape in ((int(cu_q[-1]), h, d), (int(cu_k[-1]), hk, d), (int(cu_k[-1]), hk, d)))
+        kw = dict(max_seqlen_q=64, max_seqlen_k=int(sk.max()), causal=mask == "causal", window_size=window,
+                  softcap=softcap)
+        md = jax_fa4.prepare_scheduler_metadata(jnp.asarray(cu_q), jnp.asarray(cu_k), num_heads=h, num_kv_heads=hk,
+                                                head_dim=d, dtype=dtype, pack_gqa=True, num_splits=1,
+                                                **{key: val for key, val in kw.items() if key != "softcap"})
+        problems = _check_with_metadata(q, k, v, cu_q, cu_k, md, dtype_name, num_splits=1, **kw)
+        if problems:
+            failures.append(f"{dtype_name} d={d} {mask} softcap={softcap} sq={sq.tolist()} sk={sk.tolist()}: "
+                            + "; ".join(problems))
     assert not failures, "\n".join(failures)
 
 

@@ -64,6 +64,15 @@ Design notes
   wgmma of the D = 128 variants (C7512); the mask compares each score with an immediate (thread 0's column plus one
   per-row shift), so no per-column coordinates stay live. Measured on an H100 (bf16, same process): dense 4x8192
   full 8.18 -> 7.60 ms, causal 4.35 -> 3.91 ms, packed-train 1.36 -> 1.14 ms.
+- Half tiles (tile_rows: sq * pack_gqa <= 64, e.g. decodes): the tile's real rows sit in the first consumer
+  warpgroup's 64 and are repeated in the second's, so the warpgroups take alternate key blocks (visit wg, wg + 2,
+  ...) on the same rows, each with the intra-warpgroup overlap and no ping-pong, and waiting for and releasing the
+  other's stages in order. At the end the second writes its O accumulator (float32, over the tile's Q stage),
+  row maxima and sums to shared memory; the first rescales both to the larger maximum, adds them, and writes the
+  output. Measured on an H200 (bf16, D = 128, 32 / 8 heads): with the second warpgroup idle, a CTA streamed ~52
+  GB/s of decode K/V (mixed-serve's decodes on 44-66 CTAs); split, 61-68 GB/s. Kernel time, interleaved runs:
+  mixed-serve 2599 -> 2430 us; long-decode unchanged (3.83 ms: its 132 CTAs already saturate the memory);
+  packed-train and 16x2048 causal 0.6-1.0 % slower (no half tiles there; code placement).
 - Epilogue: O normalised by the row sum; LSE stored by the thread holding column 0 of each row. Variants with two
   Q stages (masked, D <= 128) stage O in the tile's own Q stage (each consumer warpgroup its 64 rows, which only
   its own GEMMs read) and copy whole rows out with 16-byte loads and stores (per-row predicate row < seqlen_q),
@@ -119,6 +128,8 @@ PRODUCER_REGS = 24
 SCHED_BARRIER = True  # ping-pong the two consumer warpgroups' GEMMs (head dims <= 128, as FlashAttention-3)
 SCHED_BARRIER_ID = 1  # named barriers 1 and 2 (0 is __syncthreads)
 EPILOGUE_BARRIER_ID = 3  # named barriers 3 and 4: a consumer warpgroup's staged O rows are all written
+MERGE_BARRIER_ID = 5  # named barriers 5 and 6: a half tile's two softmax states meet in its Q stage
+MERGE_ROWS = 2  # accumulator rows per consumer thread (two m64 warpgroup atoms: rows r and r + 8 of its warp)
 CONSUMER_REGS = 240
 HALF_TILE_MAX_PACK = 8  # half tiles need (TILE_M / 2) / pack_gqa >= Q_CHUNK rows per head
 
@@ -217,6 +228,7 @@ class FwdSm90:
             sQ: cute.struct.Align[cute.struct.MemRange[self.dtype, cute.cosize(sQ_layout)], 1024]
             sK: cute.struct.Align[cute.struct.MemRange[self.dtype, cute.cosize(sK_layout)], 1024]
             sV: cute.struct.Align[cute.struct.MemRange[self.dtype, cute.cosize(sV_layout)], 1024]
+            merge_stats: cute.struct.MemRange[Float32, 2 * MERGE_ROWS * 128]
 
         self.shared_storage = SharedStorage
 
@@ -232,6 +244,12 @@ class FwdSm90:
         """Q stages in shared memory: K-major, 128-byte swizzle (the staged epilogue writes O through it too)."""
         return sm90_utils.make_smem_layout_a(LayoutEnum.ROW_MAJOR, (self.tile_m, self.tile_n, self.hdim), self.dtype,
                                              self.q_stages)
+
+    def merge_layout(self):
+        """(accumulator element, thread rank in the warpgroup, Q stage) -> float32 index over the Q stages: a half
+        tile's second-warpgroup O accumulator (64 x Dv floats) fills its tile's Q stage (128 x D halves) exactly."""
+        acc_elems = self.hdim_v // 2
+        return cute.make_layout((acc_elems, 128, self.q_stages), stride=(128, 1, acc_elems * 128))
 
     def make_mma_qk(self):
         """S = Q K^T: two m64 warpgroup atoms stacked along M, both operands K-major from smem."""
@@ -292,9 +310,13 @@ class FwdSm90:
                 self.fill_padding(mO, mLSE, cu_q, seq_q, warp_idx - 1)
         else:
             cute.arch.setmaxregister_increase(CONSUMER_REGS)
-            self.consumer(tiled_mma_qk, tiled_mma_pv, sQ, sK, sV, sTile, pipe_q, pipe_k, pipe_v, pipe_tile, mO,
-                          mLSE, mOp, mLSEp, cu_q, cu_k, seq_q, seq_k, softmax_scale, softcap, window_left, window_right,
-                          pack_gqa, tidx - 128)
+            # A half tile's merge (merge_out / merge_in): the second warpgroup's O accumulator, as float32 over the
+            # tile's Q stage (128 * Dv/2 floats = the stage's 128 * D bf16/fp16 values), its row maxima and sums.
+            sMerge = cute.make_tensor(cute.recast_ptr(storage.sQ.data_ptr(), dtype=Float32), self.merge_layout())
+            sStats = storage.merge_stats.get_tensor(cute.make_layout((2, MERGE_ROWS, 128)))
+            self.consumer(tiled_mma_qk, tiled_mma_pv, sQ, sK, sV, sTile, sMerge, sStats, pipe_q, pipe_k, pipe_v,
+                          pipe_tile, mO, mLSE, mOp, mLSEp, cu_q, cu_k, seq_q, seq_k, softmax_scale, softcap,
+                          window_left, window_right, pack_gqa, tidx - 128)
 
     # ------------------------------------------------------------------------------------------- shared logic
     @cute.jit
@@ -436,7 +458,7 @@ class FwdSm90:
                               tma_bar_ptr=pipe_k.producer_get_barrier(k_state), cache_policy=kv_policy)
                     k_state.advance()
                     pipe_q.producer_acquire(q_state)
-                    if pack_gqa == 1:
+                    if rows == self.tile_m:  # one query head, a full tile
                         cute.copy(tma_q, tQgQ, tQsQ[None, q_state.index],
                                   tma_bar_ptr=pipe_q.producer_get_barrier(q_state),
                                   cache_policy=Int64(L2_EVICT_FIRST))
@@ -467,10 +489,11 @@ class FwdSm90:
     @cute.jit
     def load_packed_q(self, tma_q8, mQ8, sQ, q_state, pipe_q, off_q: Int32, head_kv: Int32, m_block: Int32,
                       pack_gqa: Int32, rows: Int32):
-        """Q tile of a GQA-packed m-block: tile row r holds query m_block * rows + r % rows of query head
-        head_kv * pack_gqa + r // rows (head-major), loaded as TILE_M / Q_CHUNK chunks of Q_CHUNK rows (one TMA
-        each; rows is a multiple of Q_CHUNK, so a chunk never straddles two heads). A half tile (tile_rows) fills
-        rows 0..TILE_M/2-1 and repeats them below (the barrier expects a full tile's bytes)."""
+        """Q tile of a GQA-packed m-block or of a half tile (pack_gqa may be 1 there): tile row r holds query
+        m_block * rows + r % rows of query head head_kv * pack_gqa + r // rows (head-major), loaded as
+        TILE_M / Q_CHUNK chunks of Q_CHUNK rows (one TMA each; rows is a multiple of Q_CHUNK, so a chunk never
+        straddles two heads). A half tile (tile_rows) fills rows 0..TILE_M/2-1 and repeats them below (the barrier
+        expects a full tile's bytes; the second consumer warpgroup computes on the copy)."""
         chunks = cute.zipped_divide(sQ[None, None, q_state.index], (Q_CHUNK, self.hdim))
         bar = pipe_q.producer_get_barrier(q_state)
         span = rows * pack_gqa  # TILE_M, or TILE_M / 2 for a half tile
@@ -511,9 +534,9 @@ class FwdSm90:
 
     # ---------------------------------------------------------------------------------------------- consumer
     @cute.jit
-    def consumer(self, tiled_mma_qk, tiled_mma_pv, sQ, sK, sV, sTile, pipe_q, pipe_k, pipe_v, pipe_tile, mO, mLSE,
-                 mOp, mLSEp, cu_q, cu_k, seq_q, seq_k, softmax_scale: Float32, softcap: Float32, window_left: Int32,
-                 window_right: Int32, pack_gqa: Int32, tidx: Int32):
+    def consumer(self, tiled_mma_qk, tiled_mma_pv, sQ, sK, sV, sTile, sMerge, sStats, pipe_q, pipe_k, pipe_v,
+                 pipe_tile, mO, mLSE, mOp, mLSEp, cu_q, cu_k, seq_q, seq_k, softmax_scale: Float32, softcap: Float32,
+                 window_left: Int32, window_right: Int32, pack_gqa: Int32, tidx: Int32):
         tm, tn = self.tile_m, self.tile_n
         wg = cute.arch.make_warp_uniform(tidx // 128)
         wg_layout = cute.make_layout(tm // 64, stride=128)
@@ -533,6 +556,7 @@ class FwdSm90:
         tScS_mn = acc_mn(thr_qk.partition_C(cute.make_identity_tensor((tm, tn))))
         tOcO_mn = acc_mn(thr_pv.partition_C(cute.make_identity_tensor((tm, self.hdim_v))))
         num_rows = cute.size(acc_S_mn, mode=[0])
+        assert num_rows == MERGE_ROWS and cute.size(acc_O) == self.hdim_v // 2, "merge buffers sized for 2 x 64 rows"
         if const_expr(_DEBUG):
             print("acc_S", acc_S.layout, "acc_S_mn", acc_S_mn.layout, "tOrP", tOrP.layout)
             print("acc_O", acc_O.layout, "tScS_mn", tScS_mn, "tOcO_mn", tOcO_mn)
@@ -567,9 +591,10 @@ class FwdSm90:
             sq = seq_q[b]
             sk = seq_k[b]
             rows = self.tile_rows(sq, pack_gqa)  # query rows per head in this tile
-            # A half tile's rows all belong to the first consumer warpgroup; the second only keeps the pipelines
-            # and the GEMM ping-pong in step.
-            active = wg == 0 or rows * pack_gqa > tm // 2
+            # A half tile's rows all lie in the first warpgroup's 64 (repeated in the second's): the two warpgroups
+            # take alternate key blocks of it and merge their softmax states; the first writes the output.
+            half = rows * pack_gqa <= tm // 2
+            active = wg == 0 or not half
             n_min, n_max = key_block_range(self.mask, rows, self.tile_n, m_block, sq, sk, window_left,
                                            window_right)
             n_min, n_max = self.split_range(n_min, n_max, split, n_split)
@@ -578,7 +603,7 @@ class FwdSm90:
                 row_max[r] = -Float32.inf
                 row_sum[r] = Float32(0.0)
             acc_O.fill(0.0)
-            if n_max > n_min and active:
+            if n_max > n_min and not half:
                 pipe_q.consumer_wait(q_state)
                 # Intra-warpgroup overlap: the PV GEMM of block j runs while block j+1's scores are
                 # softmaxed. P of block j sits in tOrP (its own registers), so acc_S can be refilled.
@@ -618,27 +643,93 @@ class FwdSm90:
                 v_state.advance()
                 if const_expr(not self.staged_epilogue):
                     q_state.advance()
-            if n_max > n_min and not active:
-                # Idle warpgroup of a half tile: the same waits, releases and ping-pong hand-offs as the computing
-                # one, no GEMMs (waiting on each full barrier keeps its releases in the right phase).
+            if n_max > n_min and half:
+                # Warpgroup wg computes key-block visits wg, wg + 2, ... (block n_max - 1 - visit) on the same
+                # query rows, with the intra-warpgroup overlap, and only waits for and releases the other's stages
+                # (in visit order, so every release lands in its phase). No GEMM ping-pong: each warpgroup has
+                # its own blocks. Why: a decode tile is memory-bound, but with one warpgroup doing all its tensor
+                # and softmax work a CTA streamed only ~52 GB/s of K/V (H200), so decodes needed ~85 SMs to reach
+                # the memory's rate and held back the prefill tiles of mixed batches.
+                own = (n_max - n_min + 1 - wg) // 2
                 pipe_q.consumer_wait(q_state)
-                pipe_k.consumer_wait(k_state)
-                pipe_k.consumer_release(k_state)
-                k_state.advance()
-                for i in cutlass.range(n_max - 1 - n_min, unroll=1):
+                if wg == 1:  # K of visit 0 belongs to the first warpgroup
                     pipe_k.consumer_wait(k_state)
-                    self.sched_wait(wg)
-                    pipe_v.consumer_wait(v_state)
-                    self.sched_arrive(wg)
                     pipe_k.consumer_release(k_state)
                     k_state.advance()
+                if own > 0:
+                    pipe_k.consumer_wait(k_state)
+                    self.gemm_qk(tiled_mma_qk, acc_S, tSrQ, tSrK, q_state.index, k_state.index)
+                    warpgroup.wait_group(0)
+                    pipe_k.consumer_release(k_state)
+                    k_state.advance()
+                    self.score_block(acc_S, acc_S_mn, tScS_mn, row_max, row_sum, row_corr, n_max - 1 - wg, row0,
+                                     sq, sk, window_left, window_right, softcap, tanh_in_scale, scale_log2, rows)
+                    convert_packed(acc_S, tOrP)
+                    if wg == 1:  # V of visit 0
+                        pipe_v.consumer_wait(v_state)
+                        pipe_v.consumer_release(v_state)
+                        v_state.advance()
+                    for i in cutlass.range(own - 1, unroll=1):
+                        n = n_max - 3 - wg - 2 * i  # this warpgroup's next block; the other's lies between
+                        pipe_k.consumer_wait(k_state)
+                        pipe_k.consumer_release(k_state)
+                        k_state.advance()
+                        pipe_k.consumer_wait(k_state)
+                        self.gemm_qk(tiled_mma_qk, acc_S, tSrQ, tSrK, q_state.index, k_state.index)
+                        pipe_v.consumer_wait(v_state)
+                        self.gemm_pv(tiled_mma_pv, acc_O, tOrP, tOrV, v_state.index)
+                        warpgroup.wait_group(1)
+                        pipe_k.consumer_release(k_state)
+                        k_state.advance()
+                        self.score_block(acc_S, acc_S_mn, tScS_mn, row_max, row_sum, row_corr, n, row0, sq, sk,
+                                         window_left, window_right, softcap, tanh_in_scale, scale_log2, rows)
+                        warpgroup.wait_group(0)
+                        pipe_v.consumer_release(v_state)
+                        v_state.advance()
+                        pipe_v.consumer_wait(v_state)
+                        pipe_v.consumer_release(v_state)
+                        v_state.advance()
+                        self.rescale_o(acc_O_mn, row_corr)
+                        convert_packed(acc_S, tOrP)
+                    # The other's last visit follows this warpgroup's last (own, recomputed: one value fewer
+                    # live across the loop).
+                    trailing = wg + 2 * ((n_max - n_min + 1 - wg) // 2) - 1 < n_max - n_min
+                    if trailing:
+                        pipe_k.consumer_wait(k_state)
+                        pipe_k.consumer_release(k_state)
+                        k_state.advance()
+                    pipe_v.consumer_wait(v_state)
+                    self.gemm_pv(tiled_mma_pv, acc_O, tOrP, tOrV, v_state.index)
+                    warpgroup.wait_group(0)
                     pipe_v.consumer_release(v_state)
                     v_state.advance()
-                pipe_q.consumer_release(q_state)
-                pipe_v.consumer_wait(v_state)
-                pipe_v.consumer_release(v_state)
-                v_state.advance()
-                q_state.advance()
+                    if trailing:
+                        pipe_v.consumer_wait(v_state)
+                        pipe_v.consumer_release(v_state)
+                        v_state.advance()
+                else:  # a one-block tile: the second warpgroup only releases V of visit 0
+                    pipe_v.consumer_wait(v_state)
+                    pipe_v.consumer_release(v_state)
+                    v_state.advance()
+                if n_max - n_min > 1:
+                    if wg == 0:
+                        cute.arch.barrier_arrive(barrier_id=MERGE_BARRIER_ID, number_of_threads=256)
+                        cute.arch.barrier(barrier_id=MERGE_BARRIER_ID + 1, number_of_threads=256)
+                        self.merge_in(acc_O_mn, row_max, row_sum, sMerge, sStats, q_state.index, scale_log2,
+                                      tidx)
+                        if const_expr(self.staged_epilogue):  # every state read before O is staged over it
+                            cute.arch.barrier(barrier_id=EPILOGUE_BARRIER_ID, number_of_threads=128)
+                    else:
+                        cute.arch.barrier(barrier_id=MERGE_BARRIER_ID, number_of_threads=256)
+                        self.merge_out(acc_O_mn, row_max, row_sum, sMerge, sStats, q_state.index, tidx)
+                        cute.arch.barrier_arrive(barrier_id=MERGE_BARRIER_ID + 1, number_of_threads=256)
+                if const_expr(self.staged_epilogue):  # the first warpgroup stages its O in it, then releases
+                    if wg == 1:
+                        pipe_q.consumer_release(q_state)
+                        q_state.advance()
+                else:
+                    pipe_q.consumer_release(q_state)
+                    q_state.advance()
 
             if const_expr(self.staged_epilogue):
                 if n_max > n_min and active:
@@ -671,12 +762,13 @@ class FwdSm90:
 
     @cute.jit
     def tile_rows(self, sq: Int32, pack_gqa: Int32):
-        """Query rows per head in a tile: TILE_M / pack_gqa, or half that for a decode-shaped GQA-packed sequence
-        (sq * pack_gqa <= TILE_M / 2, pack_gqa <= HALF_TILE_MAX_PACK) so that its real rows all land in the first
-        consumer warpgroup and the second skips the tile's GEMMs (decode tiles are memory-bound; their wasted
-        tensor work held other SMs' prefill tiles back in mixed batches)."""
+        """Query rows per head in a tile: TILE_M / pack_gqa, or half that for a short or decode-shaped sequence
+        (sq * pack_gqa <= TILE_M / 2, pack_gqa <= HALF_TILE_MAX_PACK; packed GQA heads or not): a half tile's real
+        rows all lie in the first consumer warpgroup's 64, repeated in the second's, so the two warpgroups split its
+        key blocks instead of both computing a full tile of mostly empty rows (decode tiles are memory-bound; that
+        wasted tensor work held other SMs' prefill tiles back in mixed batches)."""
         rows = self.tile_m // pack_gqa
-        if pack_gqa > 1 and pack_gqa <= HALF_TILE_MAX_PACK and sq * pack_gqa <= self.tile_m // 2:
+        if pack_gqa <= HALF_TILE_MAX_PACK and sq * pack_gqa <= self.tile_m // 2:
             rows = (self.tile_m // 2) // pack_gqa
         return rows
 
@@ -739,6 +831,39 @@ class FwdSm90:
         for r in cutlass.range_constexpr(cute.size(acc_O_mn, mode=[0])):
             for c in cutlass.range_constexpr(cute.size(acc_O_mn, mode=[1])):
                 acc_O_mn[r, c] = acc_O_mn[r, c] * row_corr[r]
+
+    @cute.jit
+    def merge_out(self, acc_O_mn: cute.Tensor, row_max: cute.Tensor, row_sum: cute.Tensor, sMerge: cute.Tensor,
+                  sStats: cute.Tensor, q_stage: Int32, tidx: Int32):
+        """Second warpgroup of a half tile: its O accumulator, row maxima and partial row sums to shared memory,
+        each thread's values where the first warpgroup's thread of the same rank (same rows and columns) reads
+        them."""
+        t = tidx % 128
+        for r in cutlass.range_constexpr(cute.size(acc_O_mn, mode=[0])):
+            sStats[0, r, t] = row_max[r]
+            sStats[1, r, t] = row_sum[r]
+            for c in cutlass.range_constexpr(cute.size(acc_O_mn, mode=[1])):
+                sMerge[cute.crd2idx((r, c), acc_O_mn.layout), t, q_stage] = acc_O_mn[r, c]
+
+    @cute.jit
+    def merge_in(self, acc_O_mn: cute.Tensor, row_max: cute.Tensor, row_sum: cute.Tensor, sMerge: cute.Tensor,
+                 sStats: cute.Tensor, q_stage: Int32, scale_log2: Float32, tidx: Int32):
+        """First warpgroup of a half tile: folds the second's state (merge_out) into its own, both rescaled to the
+        larger row maximum, as the online softmax does for a new block."""
+        t = tidx % 128
+        for r in cutlass.range_constexpr(cute.size(acc_O_mn, mode=[0])):
+            other_max = sStats[0, r, t]
+            new_max = cute.arch.fmax(row_max[r], other_max)
+            max_scaled = new_max * scale_log2
+            if new_max == -Float32.inf:
+                max_scaled = Float32(0.0)
+            mine = cute.math.exp2(row_max[r] * scale_log2 - max_scaled, fastmath=True)
+            other = cute.math.exp2(other_max * scale_log2 - max_scaled, fastmath=True)
+            row_max[r] = new_max
+            row_sum[r] = row_sum[r] * mine + sStats[1, r, t] * other
+            for c in cutlass.range_constexpr(cute.size(acc_O_mn, mode=[1])):
+                theirs = sMerge[cute.crd2idx((r, c), acc_O_mn.layout), t, q_stage]
+                acc_O_mn[r, c] = acc_O_mn[r, c] * mine + theirs * other
 
     @cute.jit
     def row_scale_and_lse(self, partial_sum: Float32, row_max: Float32, logit_scale: Float32):
