@@ -617,19 +617,11 @@ class FwdSm90:
                 convert_packed(acc_S, tOrP)
                 for i in cutlass.range(n_max - 1 - n_min, unroll=1):
                     n = n_max - 2 - i
-                    pipe_k.consumer_wait(k_state)
-                    self.sched_wait(wg)
-                    self.gemm_qk(tiled_mma_qk, acc_S, tSrQ, tSrK, q_state.index, k_state.index)
-                    pipe_v.consumer_wait(v_state)
-                    self.gemm_pv(tiled_mma_pv, acc_O, tOrP, tOrV, v_state.index)
-                    self.sched_arrive(wg)
-                    warpgroup.wait_group(1)  # S of block n is ready; PV of block n+1 may still run
-                    pipe_k.consumer_release(k_state)
+                    self.overlapped_block(tiled_mma_qk, tiled_mma_pv, acc_S, acc_S_mn, tScS_mn, acc_O, tOrP, tSrQ,
+                                          tSrK, tOrV, pipe_k, pipe_v, q_state, k_state, v_state, row_max, row_sum,
+                                          row_corr, n, row0, sq, sk, window_left, window_right, softcap,
+                                          tanh_in_scale, scale_log2, rows, wg, self.sched_barrier)
                     k_state.advance()
-                    self.score_block(acc_S, acc_S_mn, tScS_mn, row_max, row_sum, row_corr, n, row0, sq, sk,
-                                     window_left, window_right, softcap, tanh_in_scale, scale_log2, rows)
-                    warpgroup.wait_group(0)
-                    pipe_v.consumer_release(v_state)
                     v_state.advance()
                     # O holds sum over blocks > n at the old max: rescale, then P of block n.
                     self.rescale_o(acc_O_mn, row_corr)
@@ -674,17 +666,11 @@ class FwdSm90:
                         pipe_k.consumer_wait(k_state)
                         pipe_k.consumer_release(k_state)
                         k_state.advance()
-                        pipe_k.consumer_wait(k_state)
-                        self.gemm_qk(tiled_mma_qk, acc_S, tSrQ, tSrK, q_state.index, k_state.index)
-                        pipe_v.consumer_wait(v_state)
-                        self.gemm_pv(tiled_mma_pv, acc_O, tOrP, tOrV, v_state.index)
-                        warpgroup.wait_group(1)
-                        pipe_k.consumer_release(k_state)
+                        self.overlapped_block(tiled_mma_qk, tiled_mma_pv, acc_S, acc_S_mn, tScS_mn, acc_O, tOrP,
+                                              tSrQ, tSrK, tOrV, pipe_k, pipe_v, q_state, k_state, v_state, row_max,
+                                              row_sum, row_corr, n, row0, sq, sk, window_left, window_right, softcap,
+                                              tanh_in_scale, scale_log2, rows, wg, False)
                         k_state.advance()
-                        self.score_block(acc_S, acc_S_mn, tScS_mn, row_max, row_sum, row_corr, n, row0, sq, sk,
-                                         window_left, window_right, softcap, tanh_in_scale, scale_log2, rows)
-                        warpgroup.wait_group(0)
-                        pipe_v.consumer_release(v_state)
                         v_state.advance()
                         pipe_v.consumer_wait(v_state)
                         pipe_v.consumer_release(v_state)
@@ -781,6 +767,31 @@ class FwdSm90:
                 stage: Int32):
         """Issue O += P V (P from registers) on V stage `stage`."""
         gemm_rs(self.make_mma_pv(), acc_O, tOrP, tOrV, stage)
+
+    @cute.jit
+    def overlapped_block(self, tiled_mma_qk, tiled_mma_pv, acc_S, acc_S_mn, tScS_mn, acc_O, tOrP, tSrQ, tSrK, tOrV,
+                         pipe_k, pipe_v, q_state, k_state, v_state, row_max, row_sum, row_corr, n: Int32,
+                         row0: Int32, sq: Int32, sk: Int32, window_left: Int32, window_right: Int32,
+                         softcap: Float32, tanh_in_scale: Float32, scale_log2: Float32, rows: Int32, wg: Int32,
+                         ping_pong: cutlass.Constexpr):
+        """One step of the intra-warpgroup overlap: S = Q K^T of block n (K stage k_state) issued with O += P V of
+        the previous block (V stage v_state, P in tOrP), block n's scores softmaxed while the PV GEMM runs, both
+        stages released. The caller advances k_state and v_state (see BUILD.md) and rescales O.
+        ping_pong: take the tensor cores in turn with the other consumer warpgroup (full tiles)."""
+        pipe_k.consumer_wait(k_state)
+        if const_expr(ping_pong):
+            self.sched_wait(wg)
+        self.gemm_qk(tiled_mma_qk, acc_S, tSrQ, tSrK, q_state.index, k_state.index)
+        pipe_v.consumer_wait(v_state)
+        self.gemm_pv(tiled_mma_pv, acc_O, tOrP, tOrV, v_state.index)
+        if const_expr(ping_pong):
+            self.sched_arrive(wg)
+        warpgroup.wait_group(1)  # S of block n is ready; PV of the previous block may still run
+        pipe_k.consumer_release(k_state)
+        self.score_block(acc_S, acc_S_mn, tScS_mn, row_max, row_sum, row_corr, n, row0, sq, sk, window_left,
+                         window_right, softcap, tanh_in_scale, scale_log2, rows)
+        warpgroup.wait_group(0)
+        pipe_v.consumer_release(v_state)
 
     def sched_wait(self, wg: Int32):
         """Ping-pong between the two consumer warpgroups: wait for this warpgroup's turn to issue GEMMs."""
