@@ -677,8 +677,8 @@ class FwdSm90:
                         v_state.advance()
                         self.rescale_o(acc_O_mn, row_corr)
                         convert_packed(acc_S, tOrP)
-                    # The other's last visit follows this warpgroup's last (own, recomputed: one value fewer
-                    # live across the loop).
+                    # The other warpgroup's block follows this one's last: the tile has visits past
+                    # wg + 2 * (own - 1).
                     trailing = wg + 2 * ((n_max - n_min + 1 - wg) // 2) - 1 < n_max - n_min
                     if trailing:
                         pipe_k.consumer_wait(k_state)
