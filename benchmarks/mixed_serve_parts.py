@@ -11,7 +11,6 @@ import argparse
 import contextlib
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 import jax_fa4
@@ -36,12 +35,7 @@ def forward_kernel_us(wl, lens_q, lens_k, mode="auto", ctas=None):
     """(forward kernel microseconds per call, K/V bytes read) of one jitted varlen_attention call; None without a
     GPU kernel in the trace."""
     lens_q, lens_k = np.asarray(lens_q), np.asarray(lens_k)
-    cu_q = jnp.asarray(np.concatenate([[0], np.cumsum(lens_q)]).astype(np.int32))
-    cu_k = jnp.asarray(np.concatenate([[0], np.cumsum(lens_k)]).astype(np.int32))
-    kq, kk, kv = jax.random.split(jax.random.PRNGKey(1), 3)
-    q = jax.random.normal(kq, (int(lens_q.sum()), wl.num_heads, wl.head_dim), jnp.bfloat16)
-    k = jax.random.normal(kk, (int(lens_k.sum()), wl.num_kv_heads, wl.head_dim), jnp.bfloat16)
-    v = jax.random.normal(kv, (int(lens_k.sum()), wl.num_kv_heads, wl.head_dim), jnp.bfloat16)
+    cu_q, cu_k, q, k, v = workloads.packed_inputs(wl, lens_q, lens_k)
     fn = jax.jit(lambda q, k, v: jax_fa4.varlen_attention(
         q, k, v, cu_q, cu_k, max_seqlen_q=int(lens_q.max()), max_seqlen_k=int(lens_k.max()), causal=wl.causal,
         implementation="kernel", scheduler_mode=mode))

@@ -65,6 +65,22 @@ class Workload:
                 f"D={self.head_dim} {self.dtype}")
 
 
+def packed_inputs(wl, lens_q, lens_k, seed=1):
+    """(cu_q, cu_k, q, k, v): random bf16 packed inputs with `wl`'s heads and head dim for these per-sequence
+    lengths (a workload's own or a part of them), cu_seqlens as int32 device arrays."""
+    import jax
+    import jax.numpy as jnp
+
+    lens_q, lens_k = np.asarray(lens_q), np.asarray(lens_k)
+    cu_q = jnp.asarray(np.concatenate([[0], np.cumsum(lens_q)]).astype(np.int32))
+    cu_k = jnp.asarray(np.concatenate([[0], np.cumsum(lens_k)]).astype(np.int32))
+    kq, kk, kv = jax.random.split(jax.random.PRNGKey(seed), 3)
+    q = jax.random.normal(kq, (int(lens_q.sum()), wl.num_heads, wl.head_dim), jnp.bfloat16)
+    k = jax.random.normal(kk, (int(lens_k.sum()), wl.num_kv_heads, wl.head_dim), jnp.bfloat16)
+    v = jax.random.normal(kv, (int(lens_k.sum()), wl.num_kv_heads, wl.head_dim), jnp.bfloat16)
+    return cu_q, cu_k, q, k, v
+
+
 def lognormal_lengths(total_tokens, mean_log=6.5, sigma=1.2, lo=16, hi=8192, seed=0):
     """Packs log-normal document lengths (rounded, clipped to [lo, hi]) until `total_tokens` is reached exactly.
 

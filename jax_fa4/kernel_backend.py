@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jax_fa4 import device_info, ffi, metadata
+from jax_fa4.kernels import common_timeline
 from jax_fa4.reference import clipped_cu_seqlens, effective_lengths, token_slots
 
 DTYPE_TAGS = {jnp.dtype(jnp.bfloat16): "bf16", jnp.dtype(jnp.float16): "fp16", jnp.dtype(jnp.float32): "f32"}
@@ -240,7 +241,7 @@ def _read_lengths(config, cu_seqlens_q, cu_seqlens_k, seqused_q, seqused_k):
 
 
 def varlen_forward(q, k, v, cu_seqlens_q, cu_seqlens_k, seqused_q, seqused_k, *, config, scheduler_metadata=None,
-                   scheduler_mode="auto"):
+                   scheduler_mode="auto", tile_timeline=False):
     """(out [total_q, H, Dv], lse [H, total_q] f32) from the SM90 forward kernel (scheduler_mode: one of
     jax_fa4.SCHEDULER_MODES, validated by the caller; "auto" resolved by `resolve_scheduler_mode`).
 
@@ -252,6 +253,9 @@ def varlen_forward(q, k, v, cu_seqlens_q, cu_seqlens_k, seqused_q, seqused_k, *,
     Split-KV: sequences the metadata splits (at most `split_capacity(config)` ways; more in caller metadata are
     merged into that many) write fp32 partials that the combine kernel merges by LSE; unsplit sequences are
     written directly and the combine kernel skips them.
+
+    tile_timeline: also return the tile-counter buffer, sized for the per-tile records of a library built with
+    FWD_SM90_TIMELINE=1 (jax_fa4/kernels/common_timeline.py; read by benchmarks/tile_timeline.py).
     """
     target, entry = _fwd_variant(config)
     pack = None if scheduler_metadata is None else scheduler_metadata.config.pack_gqa
@@ -280,9 +284,10 @@ def varlen_forward(q, k, v, cu_seqlens_q, cu_seqlens_k, seqused_q, seqused_k, *,
                jax.ShapeDtypeStruct((config.num_heads, config.total_q), jnp.float32),
                jax.ShapeDtypeStruct((splits, config.total_q, config.num_heads, config.head_dim_v), jnp.float32),
                jax.ShapeDtypeStruct((splits, config.num_heads, config.total_q), jnp.float32),
-               _TILE_COUNTER)
+               jax.ShapeDtypeStruct((common_timeline.counter_elements(num_ctas),), jnp.int32) if tile_timeline
+               else _TILE_COUNTER)
     call = jax.ffi.ffi_call(target, results, vmap_method="sequential")
-    out, lse, o_partial, lse_partial, _counter = call(
+    out, lse, o_partial, lse_partial, counter = call(
         q, k, v, cu_q, cu_k, len_q, len_k, md.num_m_blocks, md.num_splits, vbatch, md.num_heads_in_l2, prefix,
         softmax_scale=np.float32(config.softmax_scale), softcap=np.float32(config.softcap),
         window_left=np.int32(config.window_left), window_right=np.int32(config.window_right),
@@ -291,7 +296,7 @@ def varlen_forward(q, k, v, cu_seqlens_q, cu_seqlens_k, seqused_q, seqused_k, *,
     if splits:
         # The kernel ran each sequence in min(num_splits[b], splits) pieces; the combine kernel merges them.
         out, lse = combine(o_partial, lse_partial, cu_q, len_q, jnp.minimum(md.num_splits, splits), out, lse)
-    return out, lse
+    return (out, lse, counter) if tile_timeline else (out, lse)
 
 
 # ------------------------------------------------------------------------------------------------ backward kernels

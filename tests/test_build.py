@@ -78,3 +78,14 @@ def test_codegen_reads_tensor_layouts_and_binds_in_order():
 def test_codegen_rejects_a_signature_that_disagrees_with_the_export():
     with pytest.raises(ValueError, match="SIGNATURE order"):
         handler_source("k", "jaxfa4_k", HEADER, [("c", "in"), ("x", "in"), ("scale", "f32")])
+
+
+def test_build_switches_of_a_module_are_part_of_its_keys(monkeypatch):
+    # A timeline build (FWD_SM90_TIMELINE=1) compiles other code: its objects must not be reused by a normal build.
+    monkeypatch.delenv("FWD_SM90_TIMELINE", raising=False)
+    plain = {j.name: j.key for j in plan_jobs(["fwd_sm90", "combine"], ["sm_90a"], reduced=True)}
+    monkeypatch.setenv("FWD_SM90_TIMELINE", "1")
+    timeline = {j.name: j.key for j in plan_jobs(["fwd_sm90", "combine"], ["sm_90a"], reduced=True)}
+    assert plain.keys() == timeline.keys()
+    for name in plain:
+        assert (plain[name] != timeline[name]) == name.startswith("fwd_sm90__"), name

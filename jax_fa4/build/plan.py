@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import importlib
+import os
 import re
 from pathlib import Path
 
@@ -81,6 +82,8 @@ def plan(kernel_names=None, archs=None, reduced: bool = False) -> list[Job]:
                     digest.update(part.encode() + b"\0")
                 digest.update(source)
                 digest.update(shared)
+                for switch in getattr(module, "BUILD_ENV", ()):  # build-time switches of the module's code
+                    digest.update(f"{switch}={os.environ.get(switch, '')}".encode() + b"\0")
                 jobs.append(Job(module_name, index, variant, arch, name, digest.hexdigest()[:20]))
     names = [j.name for j in jobs]
     duplicates = {n for n in names if names.count(n) > 1}

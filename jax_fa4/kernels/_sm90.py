@@ -120,6 +120,13 @@ def swizzled_address(base, layout, coord, itemsize):
 
 
 @dsl_user_op
+def globaltimer_lo(*, loc=None, ip=None):
+    """Low 32 bits of the global nanosecond timer (timeline instrumentation)."""
+    return Int32(llvm.inline_asm(T.i32(), [], "mov.u32 $0, %globaltimer_lo;", "=r", has_side_effects=True,
+                                 is_align_stack=False, asm_dialect=llvm.AsmDialect.AD_ATT))
+
+
+@dsl_user_op
 def thread_idx_here(*, loc=None, ip=None):
     """threadIdx.x, read where it is used by an instruction the compiler may not hoist: addresses derived from it
     are then computed in place instead of being kept live (or spilled) across a loop."""
