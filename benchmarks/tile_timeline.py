@@ -19,6 +19,7 @@ import os
 
 import numpy as np
 
+from benchmarks import workloads
 from jax_fa4.kernels.common_timeline import STAMPS, TILE_FIELDS, TIMELINE_FIELDS, TIMELINE_SLOTS, counter_elements
 
 NAMES = ("cta",) + TILE_FIELDS + STAMPS
@@ -84,8 +85,6 @@ def timeline_call(wl, num_ctas, mode="auto"):
 
     from jax_fa4 import kernel_backend, validation
 
-    from benchmarks import workloads
-
     lens_q, lens_k = np.asarray(wl.seqlens_q), np.asarray(wl.seqlens_k)
     cu_q, cu_k, q, k, v = workloads.packed_inputs(wl, lens_q, lens_k)
 
@@ -102,7 +101,6 @@ def timeline_call(wl, num_ctas, mode="auto"):
 
 
 def main(argv=None):
-    from benchmarks import workloads
     from jax_fa4 import device_info
 
     ap = argparse.ArgumentParser(prog="python -m benchmarks.tile_timeline", description=__doc__.split("\n\n")[0])

@@ -7,7 +7,7 @@ TIMELINE_SLOTS records per CTA (later tiles overwrite the last slot). benchmarks
 buffer and reads the records back. Without the flag the kernel is unchanged (the flag is part of the build key).
 """
 
-BUILD_ENV = "FWD_SM90_TIMELINE"
+TIMELINE_ENV = "FWD_SM90_TIMELINE"  # the build-time switch
 TIMELINE_SLOTS = 512
 # Per record: the tile, then global-timer stamps (ns, low 32 bits) in the order a full tile passes them.
 TILE_FIELDS = ("sequence", "head", "m_block", "split", "splits", "key_blocks")

@@ -102,8 +102,7 @@ from cutlass.tensor_utils import LayoutEnum
 import cuda.bindings.driver as cuda
 
 from jax_fa4.kernels._abi import row_major
-from jax_fa4.kernels.common_timeline import BUILD_ENV as TIMELINE_ENV, STAMPS, TILE_FIELDS, TIMELINE_FIELDS, \
-    TIMELINE_SLOTS
+from jax_fa4.kernels.common_timeline import STAMPS, TILE_FIELDS, TIMELINE_ENV, TIMELINE_FIELDS, TIMELINE_SLOTS
 from jax_fa4.kernels._sm90 import (acc_as_a_layout, acc_mn, convert_packed, copy_shared_to_global_16b,
                                    dim_major, gemm_rs, gemm_ss, globaltimer_lo, key_block_range, make_mma_rs,
                                    make_mma_ss, mask_scores, pack_pair, seq_major, softmax_scales, st_shared_b32,
