@@ -4,7 +4,10 @@ This checks, for every forward variant that stages (two Q stages), that
   - the pair addresses of a warpgroup are distinct and 4-byte aligned (no value overwrites another),
   - every 16-byte piece the copy reads holds exactly the 8 columns the writes put there, in column order,
   - each warpgroup's addresses fall in the 128-byte lines that hold its own 64 Q rows (so staging never touches the
-    rows the other warpgroup's last GEMMs may still be reading), inside the stage being written.
+    rows the other warpgroup's last GEMMs may still be reading), inside the stage being written,
+  - the TMA store of a warpgroup's rows (`o_by_tma`), which reads the stage through its real layout
+    (`q_smem_layout`'s swizzle) rather than `swizzled_address`, is on exactly where the two agree on every 16-byte
+    piece: D = 64 and 128. (D = 96 has a 64-byte swizzle; with TMA on there, its GPU tests failed.)
 Runs the CuTe DSL in a child process; no GPU needed."""
 
 import textwrap
@@ -28,11 +31,13 @@ _CHILD = textwrap.dedent("""
             if cutlass.const_expr(not kernel.staged_epilogue):
                 continue
             layout = kernel.q_smem_layout().outer
+            sw = kernel.q_smem_layout().inner  # on byte addresses: bits [base+shift, +bits) XOR into [base, +bits)
             itemsize = fwd_sm90.DTYPES[variant[0]].width // 8
             stage = kernel.q_stages - 1
             stage_bytes = cute.cosize(layout) * itemsize // kernel.q_stages
             cols = kernel.hdim_v
             problems = []
+            differ = 0
             for wg in cutlass.range_constexpr(kernel.tile_m // 64):
                 written = {}
                 for row in cutlass.range_constexpr(wg * 64, wg * 64 + 64):
@@ -49,11 +54,16 @@ _CHILD = textwrap.dedent("""
                         got = [written.get(src + 4 * j) for j in range(4)]
                         if cutlass.const_expr(src % 16 != 0 or got != [(row, col + 2 * j) for j in range(4)]):
                             problems.append(f"piece ({row}, {col}) reads {got}")
+                        linear = cute.crd2idx((row, col, stage), layout) * itemsize
+                        real = linear ^ ((linear >> sw.num_shift) & (((1 << sw.num_bits) - 1) << sw.num_base))
+                        if cutlass.const_expr(real != src):
+                            differ += 1
                 own_lines = {(cute.crd2idx((row, col, stage), layout) * itemsize) // 128
                              for row in range(wg * 64, wg * 64 + 64) for col in range(cols)}
                 if cutlass.const_expr({a // 128 for a in written} != own_lines):
                     problems.append(f"warpgroup {wg} stages outside its rows' 128-byte lines")
-            result[fwd_sm90.variant_name(variant)] = dict(problems=problems[:5], pairs=len(written))
+            result[fwd_sm90.variant_name(variant)] = dict(problems=problems[:5], pairs=len(written),
+                                                         o_by_tma=kernel.o_by_tma, differ=differ)
 """)
 
 
@@ -64,3 +74,6 @@ def test_staged_epilogue_writes_what_the_row_copy_reads(tmp_path):
     for name, r in result.items():
         assert r["pairs"] > 0, name
         assert not r["problems"], f"{name}: {r['problems']}"
+        assert r["o_by_tma"] == (r["differ"] == 0), f"{name}: TMA store {r['o_by_tma']}, {r['differ']} pieces differ"
+    assert sorted(n for n, r in result.items() if r["o_by_tma"]) == sorted(
+        n for n in result if "_d64_" in n or "_d128_" in n)

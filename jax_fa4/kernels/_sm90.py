@@ -113,8 +113,9 @@ def copy_shared_to_global_16b(src: Int32, dst: Int64, *, loc=None, ip=None):
 def swizzled_address(base, layout, coord, itemsize):
     """Byte address of element `coord` of a 128-byte-swizzled shared tile (base 1024-byte aligned; `layout` the
     tile's unswizzled outer layout): the 16-byte piece index (bits 4-6) XOR the row within the 8-row atom (bits
-    7-9), as the wgmma / TMA layouts of make_smem_layout_a/b store it. Both ends of fwd_sm90's staged epilogue use
-    it, so what a thread writes is what the row copy reads."""
+    7-9), as the wgmma / TMA layouts of make_smem_layout_a/b store it at D = 64 / 128. Both ends of fwd_sm90's
+    staged epilogue's row copy use it, so what a thread writes is what the copy reads at any D; its TMA store reads
+    the real layout, so it runs only where the two agree (tests/test_staged_epilogue.py)."""
     address = base + cute.crd2idx(coord, layout) * itemsize
     return address ^ (((address >> 7) & 7) << 4)
 

@@ -81,6 +81,13 @@ Design notes
   1003 -> 994 us, 4x8192 causal unchanged. An ncu profile of packed-train before this showed the consumer warps
   spending about a third of their samples in per-tile work (first block, last PV, epilogue), the store queue
   stalling the epilogue.
+- O by TMA store (o_by_tma: staged variants whose Q stage has the 128-byte swizzle, D = 64 / 128): where a consumer
+  warpgroup's 64 rows all lie inside the sequence (one query head per tile), its first thread issues one TMA store
+  of them after the staging barrier and the warpgroup goes on to the next tile; that thread waits for the store to
+  have read the stage (bulk wait_group.read) after the next tile's first S GEMM and then releases the Q stage. The
+  last m-block of a sequence, GQA-packed and half tiles keep the row copy. Measured on an H200 (bf16, D = 128,
+  kernel time, interleaved processes): packed-train 899 -> 854 us, 16x2048 causal 1008 -> 967 us, 4x8192 causal
+  3283 -> 3204 us.
 - Timeline builds (FWD_SM90_TIMELINE=1; common_timeline.py, benchmarks/tile_timeline.py): the first consumer thread
   stamps each tile's phases into the tile-counter buffer. Measured on an H200 (bf16, D = 128): a tile costs ~2.6-2.9
   us plus ~1.55 us per key block; the fixed part (the first block's softmax, ~1.45 us with both warpgroups at once,
@@ -190,6 +197,9 @@ class FwdSm90:
         # O leaves through the tile's own Q stage (16-byte stores of whole rows) when a second Q stage keeps the
         # next tile's Q loading meanwhile.
         self.staged_epilogue = self.q_stages > 1
+        # ... and a warpgroup's 64 rows of it leave with one TMA store when all lie inside the sequence; only where
+        # the Q stage has the 128-byte swizzle that swizzled_address writes (D = 64, 128; D = 96 has 64-byte).
+        self.o_by_tma = self.staged_epilogue and self.hdim_v % 64 == 0
 
     # ------------------------------------------------------------------------------------------------ host side
     @cute.jit
@@ -224,6 +234,11 @@ class FwdSm90:
         tma_q8, tma_mQ8 = cpasync.make_tiled_tma_atom(g2s, mQ, sQ_chunk, (Q_CHUNK, d))
         tma_k, tma_mK = cpasync.make_tiled_tma_atom(g2s, mK, sK_one, (tn, d))
         tma_v, tma_mV = cpasync.make_tiled_tma_atom(g2s, mVt, sV_one, (dv, tn))
+        # The staged epilogue stores a consumer warpgroup's 64 O rows from its Q stage with one TMA when they all
+        # lie inside the sequence.
+        sO_half = cute.composition(sQ_one, cute.make_layout((tm // 2, dv), stride=(1, tm)))
+        tma_o, tma_mO = cpasync.make_tiled_tma_atom(cpasync.CopyBulkTensorTileS2GOp(), seq_major(o, dv), sO_half,
+                                                    (tm // 2, dv))
 
         @cute.struct
         class SharedStorage:
@@ -239,8 +254,8 @@ class FwdSm90:
 
         self.shared_storage = SharedStorage
 
-        self.kernel(tma_q, tma_mQ, tma_q8, tma_mQ8, tma_k, tma_mK, tma_v, tma_mV, o, lse, o_partial, lse_partial, cu_q,
-                    cu_k, seq_q, seq_k,
+        self.kernel(tma_q, tma_mQ, tma_q8, tma_mQ8, tma_k, tma_mK, tma_v, tma_mV, tma_o, tma_mO, o, lse, o_partial,
+                    lse_partial, cu_q, cu_k, seq_q, seq_k,
                     num_m_blocks, num_splits, vbatch, heads_l2, tile_prefix, tile_counter, softmax_scale, softcap,
                     window_left, window_right, scheduler_mode, pack_gqa, tiled_mma_qk, tiled_mma_pv, sQ_layout,
                     sK_layout,
@@ -270,8 +285,8 @@ class FwdSm90:
     @cute.kernel
     def kernel(self, tma_q: cute.CopyAtom, mQ: cute.Tensor, tma_q8: cute.CopyAtom, mQ8: cute.Tensor,
                tma_k: cute.CopyAtom, mK: cute.Tensor,
-               tma_v: cute.CopyAtom, mVt: cute.Tensor, mO: cute.Tensor, mLSE: cute.Tensor, mOp: cute.Tensor,
-               mLSEp: cute.Tensor, cu_q: cute.Tensor,
+               tma_v: cute.CopyAtom, mVt: cute.Tensor, tma_o: cute.CopyAtom, mOt: cute.Tensor, mO: cute.Tensor,
+               mLSE: cute.Tensor, mOp: cute.Tensor, mLSEp: cute.Tensor, cu_q: cute.Tensor,
                cu_k: cute.Tensor, seq_q: cute.Tensor, seq_k: cute.Tensor, num_m_blocks: cute.Tensor,
                num_splits: cute.Tensor, vbatch: cute.Tensor, heads_l2: cute.Tensor, tile_prefix: cute.Tensor,
                tile_counter: cute.Tensor, softmax_scale: Float32, softcap: Float32, window_left: Int32,
@@ -285,6 +300,7 @@ class FwdSm90:
             cpasync.prefetch_descriptor(tma_q8)
             cpasync.prefetch_descriptor(tma_k)
             cpasync.prefetch_descriptor(tma_v)
+            cpasync.prefetch_descriptor(tma_o)
 
         smem = utils.SmemAllocator()
         storage = smem.allocate(self.shared_storage)
@@ -322,8 +338,8 @@ class FwdSm90:
             sMerge = cute.make_tensor(cute.recast_ptr(storage.sQ.data_ptr(), dtype=Float32), self.merge_layout())
             sStats = storage.merge_stats.get_tensor(cute.make_layout((2, MERGE_ROWS, 128)))
             self.consumer(tiled_mma_qk, tiled_mma_pv, sQ, sK, sV, sTile, sMerge, sStats, pipe_q, pipe_k, pipe_v,
-                          pipe_tile, mO, mLSE, mOp, mLSEp, cu_q, cu_k, seq_q, seq_k, softmax_scale, softcap,
-                          window_left, window_right, pack_gqa, tidx - 128, tile_counter)
+                          pipe_tile, tma_o, mOt, mO, mLSE, mOp, mLSEp, cu_q, cu_k, seq_q, seq_k, softmax_scale,
+                          softcap, window_left, window_right, pack_gqa, tidx - 128, tile_counter)
 
     # ------------------------------------------------------------------------------------------- shared logic
     @cute.jit
@@ -542,8 +558,9 @@ class FwdSm90:
     # ---------------------------------------------------------------------------------------------- consumer
     @cute.jit
     def consumer(self, tiled_mma_qk, tiled_mma_pv, sQ, sK, sV, sTile, sMerge, sStats, pipe_q, pipe_k, pipe_v,
-                 pipe_tile, mO, mLSE, mOp, mLSEp, cu_q, cu_k, seq_q, seq_k, softmax_scale: Float32, softcap: Float32,
-                 window_left: Int32, window_right: Int32, pack_gqa: Int32, tidx: Int32, tile_counter: cute.Tensor):
+                 pipe_tile, tma_o, mOt, mO, mLSE, mOp, mLSEp, cu_q, cu_k, seq_q, seq_k, softmax_scale: Float32,
+                 softcap: Float32, window_left: Int32, window_right: Int32, pack_gqa: Int32, tidx: Int32,
+                 tile_counter: cute.Tensor):
         tm, tn = self.tile_m, self.tile_n
         stamps = cute.make_rmem_tensor(cute.make_layout(len(STAMPS)), Int32)  # timeline builds only
         slot = Int32(0)
@@ -586,6 +603,10 @@ class FwdSm90:
             if wg == 0:  # warpgroup 1 issues its GEMMs first
                 cute.arch.barrier_arrive(barrier_id=SCHED_BARRIER_ID, number_of_threads=256)
 
+        # The Q stage whose O rows this warpgroup stored by TMA (stored = 1): released once the store has read it,
+        # after the next tile's first S GEMM (the producer refills it for the tile after that).
+        stored = Int32(0)
+        stored_stage = Int32(0)
         pipe_tile.consumer_wait(tile_state)
         valid = sTile[0, tile_state.index]
         b = sTile[1, tile_state.index]
@@ -609,6 +630,9 @@ class FwdSm90:
                                            window_right)
             n_min, n_max = self.split_range(n_min, n_max, split, n_split)
             row0 = m_block * rows
+            if const_expr(self.o_by_tma):
+                if not (n_max > n_min and not half):
+                    stored = self.release_stored(pipe_q, stored, stored_stage, tidx)
             for r in cutlass.range_constexpr(num_rows):
                 row_max[r] = -Float32.inf
                 row_sum[r] = Float32(0.0)
@@ -621,6 +645,8 @@ class FwdSm90:
                 self.stamp(stamps, "inputs")
                 self.gemm_qk(tiled_mma_qk, acc_S, tSrQ, tSrK, q_state.index, k_state.index)
                 warpgroup.wait_group(0)
+                if const_expr(self.o_by_tma):
+                    stored = self.release_stored(pipe_q, stored, stored_stage, tidx)
                 self.stamp(stamps, "first_s")
                 pipe_k.consumer_release(k_state)
                 k_state.advance()
@@ -736,12 +762,22 @@ class FwdSm90:
                 if n_max > n_min and active:
                     # O goes out through this tile's Q stage (its last GEMM has read it); released after.
                     if n_split == 1:
-                        self.epilogue_staged(acc_O_mn, tOcO_mn, row_max, row_sum, sQ, q_state.index, mO, mLSE,
-                                             off_q, row0, sq, head, logit_scale, pack_gqa, rows, wg, tidx, stamps)
+                        # All 64 rows of this warpgroup inside the sequence (one query head): one TMA store.
+                        by_tma = False
+                        if const_expr(self.o_by_tma):
+                            by_tma = rows == self.tile_m and row0 + (wg + 1) * (self.tile_m // 2) <= sq
+                        self.epilogue_staged(acc_O_mn, tOcO_mn, row_max, row_sum, sQ, q_state.index, tma_o, mOt,
+                                             mO, mLSE, off_q, row0, sq, head, logit_scale, pack_gqa, rows, wg, tidx,
+                                             by_tma, stamps)
+                        if by_tma:
+                            stored = Int32(1)
+                            stored_stage = q_state.index
+                        else:
+                            pipe_q.consumer_release(q_state)
                     else:
                         self.epilogue(acc_O_mn, tOcO_mn, row_max, row_sum, mO, mLSE, mOp, mLSEp, off_q, row0, sq,
                                       head, logit_scale, pack_gqa, rows, split, n_split)
-                    pipe_q.consumer_release(q_state)
+                        pipe_q.consumer_release(q_state)
                     q_state.advance()
                 if n_max <= n_min and active:
                     self.epilogue(acc_O_mn, tOcO_mn, row_max, row_sum, mO, mLSE, mOp, mLSEp, off_q, row0, sq, head,
@@ -765,6 +801,22 @@ class FwdSm90:
             n_split = sTile[5, tile_state.index]
             pipe_tile.consumer_release(tile_state)
             tile_state.advance()
+        if const_expr(self.o_by_tma):
+            # The last stored Q stage is still being read: wait before the CTA (and its shared memory) goes. Stores
+            # already waited for with read=True are like any store in flight; the kernel's end drains them.
+            if stored != 0 and tidx % 128 == 0:
+                cute.arch.cp_async_bulk_wait_group(0)
+
+    @cute.jit
+    def release_stored(self, pipe_q, stored: Int32, stored_stage: Int32, tidx: Int32):
+        """Release the Q stage of this warpgroup's last TMA-stored O (if any) once the store has read it; returns
+        the new `stored` (0). The issuing thread (lane 0 of the warpgroup's first warp) waits and is also that
+        warp's releasing thread."""
+        if stored != 0:
+            if tidx % 128 == 0:
+                cute.arch.cp_async_bulk_wait_group(0, read=True)
+            pipe_q.consumer_release(pipeline.PipelineState(self.q_stages, Int32(0), stored_stage, Int32(0)))
+        return Int32(0)
 
     def stamp(self, stamps: cute.Tensor, name: str):
         """Timeline builds: the global timer now as this tile's stamp `name` (common_timeline.STAMPS); "start" also
@@ -960,14 +1012,16 @@ class FwdSm90:
 
     @cute.jit
     def epilogue_staged(self, acc_O_mn: cute.Tensor, tOcO_mn: cute.Tensor, row_max: cute.Tensor,
-                        row_sum: cute.Tensor, sQ: cute.Tensor, q_stage: Int32, mO: cute.Tensor, mLSE: cute.Tensor,
-                        off_q: Int32, row0: Int32, sq: Int32, head: Int32, logit_scale: Float32, pack_gqa: Int32,
-                        rows: Int32, wg: Int32, tidx: Int32, stamps: cute.Tensor):
+                        row_sum: cute.Tensor, sQ: cute.Tensor, q_stage: Int32, tma_o: cute.CopyAtom,
+                        mOt: cute.Tensor, mO: cute.Tensor, mLSE: cute.Tensor, off_q: Int32, row0: Int32, sq: Int32,
+                        head: Int32, logit_scale: Float32, pack_gqa: Int32, rows: Int32, wg: Int32, tidx: Int32,
+                        by_tma, stamps: cute.Tensor):
         """epilogue() for a tile without splits, with O staged in shared memory: each thread writes its
         normalised (row, column pair) values into the tile's Q stage (same swizzled layout; this warpgroup's 64
         rows only, which its own GEMMs were the last to read), then the warpgroup copies whole rows out in
         16-byte pieces. Why: stored straight from the accumulator layout, every 32-bit store covered 8 rows x 4
-        bytes, and on packed-train (short causal tiles) the store queue stalled the epilogue."""
+        bytes, and on packed-train (short causal tiles) the store queue stalled the epilogue. With `by_tma` the
+        warpgroup's first thread hands all 64 rows to one TMA store instead (the caller releases the stage later)."""
         base = sQ.iterator.toint()
         for r in cutlass.range_constexpr(cute.size(acc_O_mn, mode=[0])):
             inv, lse_val = self.row_scale_and_lse(row_sum[r], row_max[r], logit_scale)
@@ -979,20 +1033,32 @@ class FwdSm90:
                 pair = pack_pair(acc_O_mn[r, c] * inv, acc_O_mn[r, c + 1] * inv, self.dtype)
                 st_shared_b32(swizzled_address(base, sQ.layout, (row, tOcO_mn[0, c][1], q_stage), 2), pair)
         self.stamp(stamps, "staged")
+        if const_expr(self.o_by_tma):
+            cute.arch.fence_proxy("async.shared", space="cta")  # the TMA store reads what these stores wrote
         cute.arch.barrier(barrier_id=EPILOGUE_BARRIER_ID + wg, number_of_threads=128)
         self.stamp(stamps, "barrier")
-        chunks = self.hdim_v // 8  # 16-byte pieces per row
         t = tidx % 128
-        for it in cutlass.range_constexpr(64 * chunks // 128):
-            k = it * 128 + t
-            row = wg * 64 + k // chunks
-            col = (k % chunks) * 8
-            i = row0 + row % rows
-            if i < sq:
-                src = swizzled_address(base, sQ.layout, (row, col, q_stage), 2)
-                dst = (mO.iterator + (Int64(off_q + i) * mO.shape[1] + head * pack_gqa + row // rows) * self.hdim_v
-                       + col).toint()
-                copy_shared_to_global_16b(src, dst)
+        if by_tma:  # (False at trace time where o_by_tma is off: the copy loop below is then the only path)
+            if t == 0:
+                halves = cute.zipped_divide(sQ[None, None, q_stage], (self.tile_m // 2, self.hdim_v))
+                gO = cute.local_tile(cute.domain_offset((off_q, 0, 0), mOt)[None, None, head],
+                                     (self.tile_m // 2, self.hdim_v), (None, 0))
+                tOs, tOg = cpasync.tma_partition(tma_o, 0, cute.make_layout(1), halves[None, (wg, 0)],
+                                                 cute.group_modes(gO, 0, 2))
+                cute.copy(tma_o, tOs, tOg[None, (row0 + wg * (self.tile_m // 2)) // (self.tile_m // 2)])
+                cute.arch.cp_async_bulk_commit_group()
+        else:
+            chunks = self.hdim_v // 8  # 16-byte pieces per row
+            for it in cutlass.range_constexpr(64 * chunks // 128):
+                k = it * 128 + t
+                row = wg * 64 + k // chunks
+                col = (k % chunks) * 8
+                i = row0 + row % rows
+                if i < sq:
+                    src = swizzled_address(base, sQ.layout, (row, col, q_stage), 2)
+                    dst = (mO.iterator + (Int64(off_q + i) * mO.shape[1] + head * pack_gqa + row // rows) *
+                           self.hdim_v + col).toint()
+                    copy_shared_to_global_16b(src, dst)
         self.stamp(stamps, "copied")
 
 
