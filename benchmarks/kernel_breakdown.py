@@ -1,11 +1,12 @@
 """Every GPU kernel one jitted call of a benchmark workload launches, with its profiler time (CUPTI): where the
 milliseconds of `benchmarks.run` go. `python -m benchmarks.kernel_breakdown [--only packed-train ...]
-[--fwd-only]` on an SM90 GPU; the kernel path, default options (deterministic=False).
+[--fwd-only] [--head-dim 96]` on an SM90 GPU; the kernel path, default options (deterministic=False).
 
 Back-to-back calls keep the GPU busy (as in `benchmarks.timing.measure`), so each line is a kernel's mean time
 within such a run; the first line adds them up per call."""
 
 import argparse
+import dataclasses
 
 import jax
 
@@ -23,9 +24,12 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--only", nargs="*", default=["packed-train"], help="workload names or groups (prefix match)")
     ap.add_argument("--fwd-only", action="store_true", help="the forward call only, not forward + backward")
+    ap.add_argument("--head-dim", type=int, help="run the workloads at this head dim instead (name gets -d<D>)")
     args = ap.parse_args(argv)
     print(f"device: {jax.devices()[0].device_kind}")
     for wl in workloads.select(workloads.all_workloads(), args.only):
+        if args.head_dim:
+            wl = dataclasses.replace(wl, head_dim=args.head_dim, name=f"{wl.name}-d{args.head_dim}")
         for backward in ((False,) if args.fwd_only or not wl.backward else (False, True)):
             r = breakdown(wl, backward)
             if r is None:

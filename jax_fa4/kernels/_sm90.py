@@ -110,14 +110,14 @@ def copy_shared_to_global_16b(src: Int32, dst: Int64, *, loc=None, ip=None):
                     asm_dialect=llvm.AsmDialect.AD_ATT)
 
 
-def swizzled_address(base, layout, coord, itemsize):
-    """Byte address of element `coord` of a 128-byte-swizzled shared tile (base 1024-byte aligned; `layout` the
-    tile's unswizzled outer layout): the 16-byte piece index (bits 4-6) XOR the row within the 8-row atom (bits
-    7-9), as the wgmma / TMA layouts of make_smem_layout_a/b store it at D = 64 / 128. Both ends of fwd_sm90's
-    staged epilogue's row copy use it, so what a thread writes is what the copy reads at any D; its TMA store reads
-    the real layout, so it runs only where the two agree (tests/test_staged_epilogue.py)."""
+def swizzled_address(base, layout, coord, itemsize, swizzle):
+    """Byte address of element `coord` of a swizzled shared tile: `layout` is the tile's unswizzled outer layout,
+    `swizzle` its inner Swizzle (acting on byte offsets, base aligned to its period), e.g. 16-byte piece bits 4-6
+    XOR row bits 7-9 for the 128-byte swizzle of make_smem_layout_a at D = 64 / 128, bits 4-5 XOR 7-8 for the
+    64-byte one at D = 96. fwd_sm90's staged epilogue writes O through it, so what its TMA store (or row copy)
+    reads through the real layout is what each thread wrote (tests/test_staged_epilogue.py)."""
     address = base + cute.crd2idx(coord, layout) * itemsize
-    return address ^ (((address >> 7) & 7) << 4)
+    return address ^ ((address >> swizzle.num_shift) & (((1 << swizzle.num_bits) - 1) << swizzle.num_base))
 
 
 @dsl_user_op

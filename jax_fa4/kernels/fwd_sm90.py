@@ -81,20 +81,23 @@ Design notes
   1003 -> 994 us, 4x8192 causal unchanged. An ncu profile of packed-train before this showed the consumer warps
   spending about a third of their samples in per-tile work (first block, last PV, epilogue), the store queue
   stalling the epilogue.
-- O by TMA store (o_by_tma: staged variants whose Q stage has the 128-byte swizzle, D = 64 / 128): where a consumer
-  warpgroup's 64 rows all lie inside the sequence (one query head per tile), its first thread issues one TMA store
-  of them after the staging barrier and the warpgroup goes on to the next tile; that thread waits for the store to
-  have read the stage (bulk wait_group.read) after the next tile's first S GEMM and then releases the Q stage. The
-  last m-block of a sequence, GQA-packed and half tiles keep the row copy. Measured on an H200 (bf16, D = 128,
-  kernel time, interleaved processes): packed-train 899 -> 854 us, 16x2048 causal 1008 -> 967 us, 4x8192 causal
-  3283 -> 3204 us.
+- O by TMA store (every staged variant; the staging writes the Q stage's own swizzle, 128-byte at D = 64 / 128 and
+  64-byte at D = 96, so the TMA reads back what was written): where a consumer warpgroup's 64 rows all lie inside
+  the sequence (one query head per tile), its first thread issues one TMA store of them after the staging barrier
+  and the warpgroup goes on to the next tile; that thread waits for the store to have read the stage (bulk
+  wait_group.read) after the next tile's first S GEMM and then releases the Q stage. The last m-block of a
+  sequence, GQA-packed and half tiles keep the row copy. Measured on an H200 (bf16, kernel time, interleaved
+  processes): D = 128 packed-train 899 -> 854 us, 16x2048 causal 1008 -> 967 us, 4x8192 causal 3283 -> 3204 us;
+  D = 96 (once the staging followed its 64-byte swizzle) packed-train 827 -> 781 us, 16x2048 causal 924 -> 879 us.
 - Timeline builds (FWD_SM90_TIMELINE=1; common_timeline.py, benchmarks/tile_timeline.py): the first consumer thread
   stamps each tile's phases into the tile-counter buffer. Measured on an H200 (bf16, D = 128): a tile costs ~2.6-2.9
   us plus ~1.55 us per key block; the fixed part (the first block's softmax, ~1.45 us with both warpgroups at once,
   and the epilogue, ~2 us) is 18-22 % of packed-train's and 16x2048 causal's tile time.
 Not yet done: issuing the next tile's first S GEMM under this tile's epilogue (tried: with a wgmma in flight
 across the tile loop's back edge ptxas serialised every wgmma), tile_n tuning, splitting only the sequences that
-need it without partial buffers for every query row.
+need it without partial buffers for every query row. Tried and dropped (H200, interleaved kernel times): the first
+S GEMM taking its ping-pong turn too (no change: the first softmax is exp2-bound and nothing overlaps it), and
+balanced-tree row max / sum in score_block (-1 % to +7 % by workload, scheduling noise).
 """
 
 import cutlass
@@ -194,12 +197,10 @@ class FwdSm90:
         self.stages = cfg["stages"]
         self.q_stages = cfg["q_stages"]
         self.sched_barrier = SCHED_BARRIER and d <= 128
-        # O leaves through the tile's own Q stage (16-byte stores of whole rows) when a second Q stage keeps the
-        # next tile's Q loading meanwhile.
+        # O leaves through the tile's own Q stage (one TMA store of a warpgroup's 64 rows where all lie inside the
+        # sequence, else 16-byte stores of whole rows) when a second Q stage keeps the next tile's Q loading
+        # meanwhile.
         self.staged_epilogue = self.q_stages > 1
-        # ... and a warpgroup's 64 rows of it leave with one TMA store when all lie inside the sequence; only where
-        # the Q stage has the 128-byte swizzle that swizzled_address writes (D = 64, 128; D = 96 has 64-byte).
-        self.o_by_tma = self.staged_epilogue and self.hdim_v % 64 == 0
 
     # ------------------------------------------------------------------------------------------------ host side
     @cute.jit
@@ -236,9 +237,12 @@ class FwdSm90:
         tma_v, tma_mV = cpasync.make_tiled_tma_atom(g2s, mVt, sV_one, (dv, tn))
         # The staged epilogue stores a consumer warpgroup's 64 O rows from its Q stage with one TMA when they all
         # lie inside the sequence.
-        sO_half = cute.composition(sQ_one, cute.make_layout((tm // 2, dv), stride=(1, tm)))
-        tma_o, tma_mO = cpasync.make_tiled_tma_atom(cpasync.CopyBulkTensorTileS2GOp(), seq_major(o, dv), sO_half,
-                                                    (tm // 2, dv))
+        if const_expr(self.staged_epilogue):
+            sO_half = cute.composition(sQ_one, cute.make_layout((tm // 2, dv), stride=(1, tm)))
+            tma_o, tma_mO = cpasync.make_tiled_tma_atom(cpasync.CopyBulkTensorTileS2GOp(), seq_major(o, dv),
+                                                        sO_half, (tm // 2, dv))
+        else:  # no staged epilogue: the kernel never touches tma_o, so Q's atom fills the argument (nothing encoded)
+            tma_o, tma_mO = tma_q, tma_mQ
 
         @cute.struct
         class SharedStorage:
@@ -300,7 +304,8 @@ class FwdSm90:
             cpasync.prefetch_descriptor(tma_q8)
             cpasync.prefetch_descriptor(tma_k)
             cpasync.prefetch_descriptor(tma_v)
-            cpasync.prefetch_descriptor(tma_o)
+            if const_expr(self.staged_epilogue):
+                cpasync.prefetch_descriptor(tma_o)
 
         smem = utils.SmemAllocator()
         storage = smem.allocate(self.shared_storage)
@@ -630,7 +635,7 @@ class FwdSm90:
                                            window_right)
             n_min, n_max = self.split_range(n_min, n_max, split, n_split)
             row0 = m_block * rows
-            if const_expr(self.o_by_tma):
+            if const_expr(self.staged_epilogue):
                 if not (n_max > n_min and not half):
                     stored = self.release_stored(pipe_q, stored, stored_stage, tidx)
             for r in cutlass.range_constexpr(num_rows):
@@ -645,7 +650,7 @@ class FwdSm90:
                 self.stamp(stamps, "inputs")
                 self.gemm_qk(tiled_mma_qk, acc_S, tSrQ, tSrK, q_state.index, k_state.index)
                 warpgroup.wait_group(0)
-                if const_expr(self.o_by_tma):
+                if const_expr(self.staged_epilogue):
                     stored = self.release_stored(pipe_q, stored, stored_stage, tidx)
                 self.stamp(stamps, "first_s")
                 pipe_k.consumer_release(k_state)
@@ -763,9 +768,7 @@ class FwdSm90:
                     # O goes out through this tile's Q stage (its last GEMM has read it); released after.
                     if n_split == 1:
                         # All 64 rows of this warpgroup inside the sequence (one query head): one TMA store.
-                        by_tma = False
-                        if const_expr(self.o_by_tma):
-                            by_tma = rows == self.tile_m and row0 + (wg + 1) * (self.tile_m // 2) <= sq
+                        by_tma = rows == self.tile_m and row0 + (wg + 1) * (self.tile_m // 2) <= sq
                         self.epilogue_staged(acc_O_mn, tOcO_mn, row_max, row_sum, sQ, q_state.index, tma_o, mOt,
                                              mO, mLSE, off_q, row0, sq, head, logit_scale, pack_gqa, rows, wg, tidx,
                                              by_tma, stamps)
@@ -801,7 +804,7 @@ class FwdSm90:
             n_split = sTile[5, tile_state.index]
             pipe_tile.consumer_release(tile_state)
             tile_state.advance()
-        if const_expr(self.o_by_tma):
+        if const_expr(self.staged_epilogue):
             # The last stored Q stage is still being read: wait before the CTA (and its shared memory) goes. Stores
             # already waited for with read=True are like any store in flight; the kernel's end drains them.
             if stored != 0 and tidx % 128 == 0:
@@ -1023,6 +1026,7 @@ class FwdSm90:
         bytes, and on packed-train (short causal tiles) the store queue stalled the epilogue. With `by_tma` the
         warpgroup's first thread hands all 64 rows to one TMA store instead (the caller releases the stage later)."""
         base = sQ.iterator.toint()
+        swizzle = self.q_smem_layout().inner
         for r in cutlass.range_constexpr(cute.size(acc_O_mn, mode=[0])):
             inv, lse_val = self.row_scale_and_lse(row_sum[r], row_max[r], logit_scale)
             row = tOcO_mn[r, 0][0]
@@ -1031,14 +1035,13 @@ class FwdSm90:
                 mLSE[head * pack_gqa + row // rows, off_q + i] = lse_val
             for c in cutlass.range_constexpr(0, cute.size(acc_O_mn, mode=[1]), 2):
                 pair = pack_pair(acc_O_mn[r, c] * inv, acc_O_mn[r, c + 1] * inv, self.dtype)
-                st_shared_b32(swizzled_address(base, sQ.layout, (row, tOcO_mn[0, c][1], q_stage), 2), pair)
+                st_shared_b32(swizzled_address(base, sQ.layout, (row, tOcO_mn[0, c][1], q_stage), 2, swizzle), pair)
         self.stamp(stamps, "staged")
-        if const_expr(self.o_by_tma):
-            cute.arch.fence_proxy("async.shared", space="cta")  # the TMA store reads what these stores wrote
+        cute.arch.fence_proxy("async.shared", space="cta")  # a TMA store reads what these stores wrote
         cute.arch.barrier(barrier_id=EPILOGUE_BARRIER_ID + wg, number_of_threads=128)
         self.stamp(stamps, "barrier")
         t = tidx % 128
-        if by_tma:  # (False at trace time where o_by_tma is off: the copy loop below is then the only path)
+        if by_tma:
             if t == 0:
                 halves = cute.zipped_divide(sQ[None, None, q_stage], (self.tile_m // 2, self.hdim_v))
                 gO = cute.local_tile(cute.domain_offset((off_q, 0, 0), mOt)[None, None, head],
@@ -1055,7 +1058,7 @@ class FwdSm90:
                 col = (k % chunks) * 8
                 i = row0 + row % rows
                 if i < sq:
-                    src = swizzled_address(base, sQ.layout, (row, col, q_stage), 2)
+                    src = swizzled_address(base, sQ.layout, (row, col, q_stage), 2, swizzle)
                     dst = (mO.iterator + (Int64(off_q + i) * mO.shape[1] + head * pack_gqa + row // rows) *
                            self.hdim_v + col).toint()
                     copy_shared_to_global_16b(src, dst)
