@@ -691,8 +691,7 @@ class FwdSm90:
                 own = (n_max - n_min + 1 - wg) // 2
                 pipe_q.consumer_wait(q_state)
                 if wg == 1:  # K of visit 0 belongs to the first warpgroup
-                    pipe_k.consumer_wait(k_state)
-                    pipe_k.consumer_release(k_state)
+                    self.pass_stage(pipe_k, k_state)
                     k_state.advance()
                 if own > 0:
                     pipe_k.consumer_wait(k_state)
@@ -704,13 +703,11 @@ class FwdSm90:
                                      sq, sk, window_left, window_right, softcap, tanh_in_scale, scale_log2, rows)
                     convert_packed(acc_S, tOrP)
                     if wg == 1:  # V of visit 0
-                        pipe_v.consumer_wait(v_state)
-                        pipe_v.consumer_release(v_state)
+                        self.pass_stage(pipe_v, v_state)
                         v_state.advance()
                     for i in cutlass.range(own - 1, unroll=1):
                         n = n_max - 3 - wg - 2 * i  # this warpgroup's next block; the other's lies between
-                        pipe_k.consumer_wait(k_state)
-                        pipe_k.consumer_release(k_state)
+                        self.pass_stage(pipe_k, k_state)
                         k_state.advance()
                         self.overlapped_block(tiled_mma_qk, tiled_mma_pv, acc_S, acc_S_mn, tScS_mn, acc_O, tOrP,
                                               tSrQ, tSrK, tOrV, pipe_k, pipe_v, q_state, k_state, v_state, row_max,
@@ -718,17 +715,15 @@ class FwdSm90:
                                               tanh_in_scale, scale_log2, rows, wg, False)
                         k_state.advance()
                         v_state.advance()
-                        pipe_v.consumer_wait(v_state)
-                        pipe_v.consumer_release(v_state)
+                        self.pass_stage(pipe_v, v_state)
                         v_state.advance()
                         self.rescale_o(acc_O_mn, row_corr)
                         convert_packed(acc_S, tOrP)
                     # The other warpgroup's block follows this one's last: the tile has visits past
                     # wg + 2 * (own - 1).
-                    trailing = wg + 2 * ((n_max - n_min + 1 - wg) // 2) - 1 < n_max - n_min
+                    trailing = wg + 2 * own - 1 < n_max - n_min
                     if trailing:
-                        pipe_k.consumer_wait(k_state)
-                        pipe_k.consumer_release(k_state)
+                        self.pass_stage(pipe_k, k_state)
                         k_state.advance()
                     pipe_v.consumer_wait(v_state)
                     self.gemm_pv(tiled_mma_pv, acc_O, tOrP, tOrV, v_state.index)
@@ -736,12 +731,10 @@ class FwdSm90:
                     pipe_v.consumer_release(v_state)
                     v_state.advance()
                     if trailing:
-                        pipe_v.consumer_wait(v_state)
-                        pipe_v.consumer_release(v_state)
+                        self.pass_stage(pipe_v, v_state)
                         v_state.advance()
                 else:  # a one-block tile: the second warpgroup only releases V of visit 0
-                    pipe_v.consumer_wait(v_state)
-                    pipe_v.consumer_release(v_state)
+                    self.pass_stage(pipe_v, v_state)
                     v_state.advance()
                 if n_max - n_min > 1:
                     if wg == 0:
@@ -893,6 +886,12 @@ class FwdSm90:
         warpgroup.wait_group(0)
         pipe_v.consumer_release(v_state)
 
+    def pass_stage(self, pipe, state):
+        """A half tile's stage that the other consumer warpgroup computes on: wait for it and release it at once, so
+        every release of the stage lands in its phase (the caller advances `state`)."""
+        pipe.consumer_wait(state)
+        pipe.consumer_release(state)
+
     def sched_wait(self, wg: Int32):
         """Ping-pong between the two consumer warpgroups: wait for this warpgroup's turn to issue GEMMs."""
         if self.sched_barrier:
@@ -924,9 +923,7 @@ class FwdSm90:
             mx = cute.arch.fmax(mx, cute.arch.shuffle_sync_bfly(mx, offset=1))
             mx = cute.arch.fmax(mx, cute.arch.shuffle_sync_bfly(mx, offset=2))
             new_max = cute.arch.fmax(mx, row_max[r])
-            max_scaled = new_max * scale_log2
-            if new_max == -Float32.inf:
-                max_scaled = Float32(0.0)
+            max_scaled = self.exp2_offset(new_max, scale_log2)
             corr = cute.math.exp2(row_max[r] * scale_log2 - max_scaled, fastmath=True)
             row_max[r] = new_max
             row_corr[r] = corr
@@ -936,6 +933,15 @@ class FwdSm90:
                 acc_S_mn[r, c] = p
                 s += p
             row_sum[r] = row_sum[r] * corr + s
+
+    @cute.jit
+    def exp2_offset(self, row_max: Float32, scale_log2: Float32):
+        """row_max * c, subtracted inside exp2 for a row whose running max is row_max; 0 for a row with no visible
+        key yet (max -inf), so its P and correction factors come out 0 rather than NaN."""
+        offset = row_max * scale_log2
+        if row_max == -Float32.inf:
+            offset = Float32(0.0)
+        return offset
 
     @cute.jit
     def rescale_o(self, acc_O_mn: cute.Tensor, row_corr: cute.Tensor):
@@ -965,9 +971,7 @@ class FwdSm90:
         for r in cutlass.range_constexpr(cute.size(acc_O_mn, mode=[0])):
             other_max = sStats[0, r, t]
             new_max = cute.arch.fmax(row_max[r], other_max)
-            max_scaled = new_max * scale_log2
-            if new_max == -Float32.inf:
-                max_scaled = Float32(0.0)
+            max_scaled = self.exp2_offset(new_max, scale_log2)
             mine = cute.math.exp2(row_max[r] * scale_log2 - max_scaled, fastmath=True)
             other = cute.math.exp2(other_max * scale_log2 - max_scaled, fastmath=True)
             row_max[r] = new_max
