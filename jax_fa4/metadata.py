@@ -17,8 +17,8 @@ for bit. Choices the spec left open, fixed here:
   sequence markedly fuller: eff(rows) = rows / (ceil(rows / tile_m) * tile_m); pack iff
   eff(max_seqlen_q) < 0.9 * eff(max_seqlen_q * H // Hk)  (decode-shaped calls pack, long prefill does not), or,
   when the query token count is known (varlen_attention's own metadata; `total_q=` here), when the sequences
-  average under two tiles of rows; only for H // Hk in `packable_qpk(tile_m)` (the kernels load a packed tile as
-  8-row chunks of one head each).
+  average under two tiles of rows; only for H // Hk in `packable_qpk(tile_m)` (the kernels load a packed tile one
+  query head's rows at a time, at least 8 of them).
   Packed tiles are head-major: row r of m-block m is query m * R + r % R of head r // R, R = tile_m // qpk (the
   same query range per m-block as the spec's (m * tile_m + r) // qpk).
 * Masks: causal means window_right = 0 (window_left stays as given, -1 = unbounded).
@@ -41,7 +41,7 @@ DEFAULT_L2_BYTES = 50 * 1024 * 1024    # H100 SXM
 DEFAULT_MAX_SPLITS = 64
 # Whether the forward kernels pack GQA query heads into one tile (then pack_gqa defaults to default_pack_gqa's rule).
 KERNELS_PACK_GQA = True
-PACK_CHUNK_ROWS = 8  # a packed tile is loaded in chunks of this many rows of one query head
+PACK_CHUNK_ROWS = 8  # fewest rows of one query head in a packed tile (the kernels' smallest Q load box)
 MIN_SPLIT_BLOCKS = 4
 # Elements of the [batch, m-block] work array materialised at once by the jnp path (bounds its memory).
 _M_CHUNK_ELEMENTS = 1 << 22
@@ -179,7 +179,7 @@ def default_pack_gqa(max_seqlen_q: int, num_heads: int, num_kv_heads: int, tile_
     Why: a short sequence's tile is mostly empty rows and reads its KV head's keys once per query head; packed, it
     reads them once. Measured on an H100 (bf16, D=128, 32/8 heads): mixed prefill/decode batch 9.1 -> 4.2 ms
     (H200, 2026-12-01, both with the dynamic scheduler: 8.5 -> 3.5 ms), while on long sequences packing costs
-    1-3 % (finer causal tiles, 8-row Q loads), so those stay unpacked."""
+    1-3 % (finer causal tiles; measured with 8-row Q loads), so those stay unpacked."""
     qpk = num_heads // num_kv_heads
     if not packable_qpk(qpk, tile_m):
         return False

@@ -89,6 +89,10 @@ Design notes
   sequence, GQA-packed and half tiles keep the row copy. Measured on an H200 (bf16, kernel time, interleaved
   processes): D = 128 packed-train 899 -> 854 us, 16x2048 causal 1008 -> 967 us, 4x8192 causal 3283 -> 3204 us;
   D = 96 (once the staging followed its 64-byte swizzle) packed-train 827 -> 781 us, 16x2048 causal 924 -> 879 us.
+- Packed Q: GQA-packed and half tiles load Q in one TMA box per query head's rows (load_packed_q, D <= 128; the
+  rows per head are 64, 32, 16 or 8). Measured on an H200 (bf16, D = 128, kernel time, interleaved processes):
+  mixed-serve 2447 -> 2396 us against sixteen 8-row chunks addressed with run-time divisions (load_q_chunks,
+  kept at D >= 192, where the box code spilled the 24-register producer).
 - Timeline builds (FWD_SM90_TIMELINE=1; common_timeline.py, benchmarks/tile_timeline.py): the first consumer thread
   stamps each tile's phases into the tile-counter buffer. Measured on an H200 (bf16, D = 128): a tile costs ~2.6-2.9
   us plus ~1.55 us per key block; the fixed part (the first block's softmax, ~1.45 us with both warpgroups at once,
@@ -136,7 +140,8 @@ L2_EVICT_FIRST = 0x12F0000000000000
 L2_EVICT_LAST = 0x14F0000000000000
 TWO_ENDED_LIMIT = 1 << 16  # scheduler mode 2 needs total tiles + CTAs below this (16-bit counter halves)
 TILE_INFO = 6  # mailbox fields: valid, sequence, head, m-block, split, splits of the sequence
-Q_CHUNK = 8  # rows per TMA load of a GQA-packed Q tile (one 128-byte swizzle atom high)
+Q_CHUNK = 8  # fewest rows per query head in a GQA-packed or half tile (one 128-byte swizzle atom high)
+Q_BOXES = (64, 32, 16, Q_CHUNK)  # every rows-per-head of such a tile (TILE_M / pack_gqa, or half that; powers of 2)
 _DEBUG = bool(int(__import__('os').environ.get('FWD_SM90_DEBUG', '0')))
 TIMELINE = bool(int(__import__('os').environ.get(TIMELINE_ENV, '0')))  # per-tile records (common_timeline.py)
 BUILD_ENV = (TIMELINE_ENV,)  # environment variables that change the compiled code: part of the build key
@@ -197,6 +202,9 @@ class FwdSm90:
         self.stages = cfg["stages"]
         self.q_stages = cfg["q_stages"]
         self.sched_barrier = SCHED_BARRIER and d <= 128
+        # TMA box heights for GQA-packed and half-tile Q loads: one box per query head's rows (load_packed_q), or
+        # at D >= 192 8-row chunks only (load_q_chunks).
+        self.q_boxes = Q_BOXES if d <= 128 else (Q_CHUNK,)
         # O leaves through the tile's own Q stage (one TMA store of a warpgroup's 64 rows where all lie inside the
         # sequence, else 16-byte stores of whole rows) when a second Q stage keeps the next tile's Q loading
         # meanwhile.
@@ -230,9 +238,11 @@ class FwdSm90:
 
         g2s = cpasync.CopyBulkTensorTileG2SOp()
         tma_q, tma_mQ = cpasync.make_tiled_tma_atom(g2s, mQ, sQ_one, (tm, d))
-        # GQA-packed tiles load Q as Q_CHUNK-row chunks, each from one query head (see load_packed_q).
-        sQ_chunk = cute.composition(sQ_one, cute.make_layout((Q_CHUNK, d), stride=(1, tm)))
-        tma_q8, tma_mQ8 = cpasync.make_tiled_tma_atom(g2s, mQ, sQ_chunk, (Q_CHUNK, d))
+        # GQA-packed and half tiles load Q in boxes of one query head's rows (load_packed_q; at D >= 192 8-row
+        # chunks, load_q_chunks): one (atom, coordinate tensor) per box height in self.q_boxes.
+        q_boxes = tuple(cpasync.make_tiled_tma_atom(
+            g2s, mQ, cute.composition(sQ_one, cute.make_layout((rows, d), stride=(1, tm))), (rows, d))
+            for rows in self.q_boxes)
         tma_k, tma_mK = cpasync.make_tiled_tma_atom(g2s, mK, sK_one, (tn, d))
         tma_v, tma_mV = cpasync.make_tiled_tma_atom(g2s, mVt, sV_one, (dv, tn))
         # The staged epilogue stores a consumer warpgroup's 64 O rows from its Q stage with one TMA when they all
@@ -258,7 +268,7 @@ class FwdSm90:
 
         self.shared_storage = SharedStorage
 
-        self.kernel(tma_q, tma_mQ, tma_q8, tma_mQ8, tma_k, tma_mK, tma_v, tma_mV, tma_o, tma_mO, o, lse, o_partial,
+        self.kernel(tma_q, tma_mQ, q_boxes, tma_k, tma_mK, tma_v, tma_mV, tma_o, tma_mO, o, lse, o_partial,
                     lse_partial, cu_q, cu_k, seq_q, seq_k,
                     num_m_blocks, num_splits, vbatch, heads_l2, tile_prefix, tile_counter, softmax_scale, softcap,
                     window_left, window_right, scheduler_mode, pack_gqa, tiled_mma_qk, tiled_mma_pv, sQ_layout,
@@ -287,7 +297,7 @@ class FwdSm90:
 
     # ---------------------------------------------------------------------------------------------- device side
     @cute.kernel
-    def kernel(self, tma_q: cute.CopyAtom, mQ: cute.Tensor, tma_q8: cute.CopyAtom, mQ8: cute.Tensor,
+    def kernel(self, tma_q: cute.CopyAtom, mQ: cute.Tensor, q_boxes,
                tma_k: cute.CopyAtom, mK: cute.Tensor,
                tma_v: cute.CopyAtom, mVt: cute.Tensor, tma_o: cute.CopyAtom, mOt: cute.Tensor, mO: cute.Tensor,
                mLSE: cute.Tensor, mOp: cute.Tensor, mLSEp: cute.Tensor, cu_q: cute.Tensor,
@@ -301,7 +311,8 @@ class FwdSm90:
         warp_idx = cute.arch.make_warp_uniform(cute.arch.warp_idx())
         if warp_idx == 0:
             cpasync.prefetch_descriptor(tma_q)
-            cpasync.prefetch_descriptor(tma_q8)
+            for atom, _ in q_boxes:
+                cpasync.prefetch_descriptor(atom)
             cpasync.prefetch_descriptor(tma_k)
             cpasync.prefetch_descriptor(tma_v)
             if const_expr(self.staged_epilogue):
@@ -330,7 +341,7 @@ class FwdSm90:
         if warp_idx < 4:
             cute.arch.setmaxregister_decrease(PRODUCER_REGS)
             if warp_idx == 0:
-                self.producer(tma_q, mQ, tma_q8, mQ8, tma_k, mK, tma_v, mVt, sQ, sK, sV, sTile, pipe_q, pipe_k,
+                self.producer(tma_q, mQ, q_boxes, tma_k, mK, tma_v, mVt, sQ, sK, sV, sTile, pipe_q, pipe_k,
                               pipe_v, pipe_tile, cu_q, cu_k, seq_q, seq_k, num_m_blocks, num_splits, vbatch,
                               heads_l2, tile_prefix, tile_counter, window_left, window_right, scheduler_mode,
                               pack_gqa, split_cap)
@@ -418,7 +429,7 @@ class FwdSm90:
 
     # ---------------------------------------------------------------------------------------------- producer
     @cute.jit
-    def producer(self, tma_q, mQ, tma_q8, mQ8, tma_k, mK, tma_v, mVt, sQ, sK, sV, sTile, pipe_q, pipe_k, pipe_v,
+    def producer(self, tma_q, mQ, q_boxes, tma_k, mK, tma_v, mVt, sQ, sK, sV, sTile, pipe_q, pipe_k, pipe_v,
                  pipe_tile, cu_q, cu_k, seq_q, seq_k, num_m_blocks, num_splits, vbatch, heads_l2, tile_prefix,
                  tile_counter, window_left, window_right, scheduler_mode, pack_gqa, split_cap):
         lane = cute.arch.lane_idx()
@@ -490,8 +501,13 @@ class FwdSm90:
                         cute.copy(tma_q, tQgQ, tQsQ[None, q_state.index],
                                   tma_bar_ptr=pipe_q.producer_get_barrier(q_state),
                                   cache_policy=Int64(L2_EVICT_FIRST))
+                    elif const_expr(len(self.q_boxes) > 1):
+                        for i in cutlass.range_constexpr(len(self.q_boxes)):
+                            if rows == self.q_boxes[i]:
+                                self.load_packed_q(q_boxes[i], self.q_boxes[i], sQ, q_state, pipe_q, off_q, head,
+                                                   m_block, pack_gqa, rows)
                     else:
-                        self.load_packed_q(tma_q8, mQ8, sQ, q_state, pipe_q, off_q, head, m_block, pack_gqa, rows)
+                        self.load_q_chunks(q_boxes[0], sQ, q_state, pipe_q, off_q, head, m_block, pack_gqa, rows)
                     q_state.advance()
                     for i in cutlass.range(n_max - 1 - n_min, unroll=1):
                         n = n_max - 2 - i
@@ -515,13 +531,36 @@ class FwdSm90:
         pipe_tile.producer_commit(tile_state)
 
     @cute.jit
-    def load_packed_q(self, tma_q8, mQ8, sQ, q_state, pipe_q, off_q: Int32, head_kv: Int32, m_block: Int32,
+    def load_packed_q(self, q_box, box: cutlass.Constexpr, sQ, q_state, pipe_q, off_q: Int32, head_kv: Int32,
+                      m_block: Int32, pack_gqa: Int32, rows: Int32):
+        """Q tile of a GQA-packed m-block or of a half tile (pack_gqa may be 1 there) whose rows per query head
+        equal `box`: tile row r holds query m_block * rows + r % rows of query head head_kv * pack_gqa + r // rows
+        (head-major), so each query head's rows are one TMA box (q_box). A half tile (tile_rows) fills rows
+        0..TILE_M/2-1 and repeats them below (the barrier expects a full tile's bytes; the second consumer warpgroup
+        computes on the copy). Why: as sixteen 8-row chunks (load_q_chunks), addressed with run-time divisions by
+        the rows per head, mixed-serve's packed prefill tiles waited ~3 us for their Q (H200 timeline)."""
+        atom, mQb = q_box
+        boxes = cute.zipped_divide(sQ[None, None, q_state.index], (box, self.hdim))
+        bar = pipe_q.producer_get_barrier(q_state)
+        span = rows * pack_gqa  # TILE_M, or TILE_M / 2 for a half tile: a power of two either way
+        for j in cutlass.range_constexpr(self.tile_m // box):
+            h = head_kv * pack_gqa + ((j * box) & (span - 1)) // box
+            gQ = cute.local_tile(cute.domain_offset((off_q, 0, 0), mQb)[None, None, h], (box, self.hdim),
+                                 (None, 0))
+            tQs, tQg = cpasync.tma_partition(atom, 0, cute.make_layout(1), boxes[None, (j, 0)],
+                                             cute.group_modes(gQ, 0, 2))
+            cute.copy(atom, tQg[None, m_block], tQs, tma_bar_ptr=bar, cache_policy=Int64(L2_EVICT_FIRST))
+
+    @cute.jit
+    def load_q_chunks(self, q_box, sQ, q_state, pipe_q, off_q: Int32, head_kv: Int32, m_block: Int32,
                       pack_gqa: Int32, rows: Int32):
         """Q tile of a GQA-packed m-block or of a half tile (pack_gqa may be 1 there): tile row r holds query
         m_block * rows + r % rows of query head head_kv * pack_gqa + r // rows (head-major), loaded as
         TILE_M / Q_CHUNK chunks of Q_CHUNK rows (one TMA each; rows is a multiple of Q_CHUNK, so a chunk never
         straddles two heads). A half tile (tile_rows) fills rows 0..TILE_M/2-1 and repeats them below (the barrier
-        expects a full tile's bytes; the second consumer warpgroup computes on the copy)."""
+        expects a full tile's bytes; the second consumer warpgroup computes on the copy). D >= 192 only: with
+        load_packed_q's code for four box heights their 24-register producer spilled."""
+        tma_q8, mQ8 = q_box
         chunks = cute.zipped_divide(sQ[None, None, q_state.index], (Q_CHUNK, self.hdim))
         bar = pipe_q.producer_get_barrier(q_state)
         span = rows * pack_gqa  # TILE_M, or TILE_M / 2 for a half tile
