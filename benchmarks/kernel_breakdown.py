@@ -1,6 +1,7 @@
 """Every GPU kernel one jitted call of a benchmark workload launches, with its profiler time (CUPTI): where the
 milliseconds of `benchmarks.run` go. `python -m benchmarks.kernel_breakdown [--only packed-train ...]
-[--fwd-only] [--head-dim 96]` on an SM90 GPU; the kernel path, default options (deterministic=False).
+[--fwd-only] [--head-dim 96] [--deterministic]` on an SM90 GPU; the kernel path, default options
+(deterministic=False unless asked).
 
 Back-to-back calls keep the GPU busy (as in `benchmarks.timing.measure`), so each line is a kernel's mean time
 within such a run; the first line adds them up per call."""
@@ -13,10 +14,12 @@ import jax
 from benchmarks import impls, run, timing, workloads
 
 
-def breakdown(wl, backward, calls=5):
+def breakdown(wl, backward, calls=5, deterministic=False):
     """{"us": kernel microseconds per call, "kernels": {name: (launches per call, mean us)}} (timing.kernel_time)
-    of the function `benchmarks.run` times for the jax_fa4 row."""
-    fn, arg_sets = run.workload_calls(wl, impls.Fa4("kernel"), backward)
+    of the function `benchmarks.run` times for the jax_fa4 row (the jax_fa4-deterministic row if asked)."""
+    name = "jax_fa4-deterministic" if deterministic else "jax_fa4"
+    impl = next(i for i in impls.default_impls() if i.name == name)
+    fn, arg_sets = run.workload_calls(wl, impl, backward)
     return timing.kernel_time(fn, arg_sets[0], calls=calls)
 
 
@@ -25,13 +28,14 @@ def main(argv=None):
     ap.add_argument("--only", nargs="*", default=["packed-train"], help="workload names or groups (prefix match)")
     ap.add_argument("--fwd-only", action="store_true", help="the forward call only, not forward + backward")
     ap.add_argument("--head-dim", type=int, help="run the workloads at this head dim instead (name gets -d<D>)")
+    ap.add_argument("--deterministic", action="store_true", help="backward with deterministic=True (two kernels)")
     args = ap.parse_args(argv)
     print(f"device: {jax.devices()[0].device_kind}")
     for wl in workloads.select(workloads.all_workloads(), args.only):
         if args.head_dim:
             wl = dataclasses.replace(wl, head_dim=args.head_dim, name=f"{wl.name}-d{args.head_dim}")
         for backward in ((False,) if args.fwd_only or not wl.backward else (False, True)):
-            r = breakdown(wl, backward)
+            r = breakdown(wl, backward, deterministic=args.deterministic)
             if r is None:
                 print(f"{wl.name}: no GPU kernel in the trace")
                 continue
