@@ -5,9 +5,11 @@ This checks, for every forward variant that stages (two Q stages), that
   - every 16-byte piece the copy reads holds exactly the 8 columns the writes put there, in column order,
   - each warpgroup's addresses fall in the 128-byte lines that hold its own 64 Q rows (so staging never touches the
     rows the other warpgroup's last GEMMs may still be reading), inside the stage being written,
-  - every 16-byte piece sits where the stage's real layout (`q_smem_layout`, its own swizzle: 128-byte at D = 64 /
-    128, 64-byte at D = 96) puts it, since the TMA store of a warpgroup's rows reads the stage through that layout.
-    (When the staging wrote the 128-byte pattern at every D, the D = 96 GPU tests failed.)
+  - every 16-byte piece sits where the TMA store of a warpgroup's rows reads it. That place comes from a model
+    written here, not from the stage's CuTe layout. Each swizzle-width column block of the tile lies row after row
+    (128-byte swizzle at D = 64 / 128, 64-byte at D = 96, fixed below). Within every 128-byte line, the 16-byte
+    piece index is XORed with address bits 7 and up, as the TMA unit's 128 / 64-byte swizzle modes do. (When the
+    staging wrote the 128-byte pattern at every D, the D = 96 GPU tests failed.)
 Runs the CuTe DSL in a child process; no GPU needed."""
 
 import textwrap
@@ -23,6 +25,17 @@ _CHILD = textwrap.dedent("""
     from jax_fa4.kernels._sm90 import swizzled_address
 
     result = {}
+    SWIZZLE_BYTES = {64: 128, 96: 64, 128: 128}  # the Q stage's TMA swizzle width per head dim (fwd_sm90's design)
+
+
+    # Byte offset, in the Q stages, of element (row, col) as the TMA unit lays out a K-major tile: column blocks of
+    # swizzle_bytes, each rows x swizzle_bytes, with 16-byte pieces XORed by address bits 7 and up.
+    def tma_image_address(row, col, stage, stage_bytes, rows, itemsize, swizzle_bytes):
+        block, inner = divmod(col * itemsize, swizzle_bytes)
+        offset = stage * stage_bytes + (block * rows + row) * swizzle_bytes + inner
+        pieces = swizzle_bytes // 16
+        return offset ^ (((offset >> 7) % pieces) << 4)
+
 
     @cute.jit
     def check():
@@ -54,8 +67,8 @@ _CHILD = textwrap.dedent("""
                         got = [written.get(src + 4 * j) for j in range(4)]
                         if cutlass.const_expr(src % 16 != 0 or got != [(row, col + 2 * j) for j in range(4)]):
                             problems.append(f"piece ({row}, {col}) reads {got}")
-                        linear = cute.crd2idx((row, col, stage), layout) * itemsize
-                        real = linear ^ ((linear >> sw.num_shift) & (((1 << sw.num_bits) - 1) << sw.num_base))
+                        real = tma_image_address(row, col, stage, stage_bytes, kernel.tile_m, itemsize,
+                                                 SWIZZLE_BYTES[kernel.hdim])
                         if cutlass.const_expr(real != src):
                             differ += 1
                 own_lines = {(cute.crd2idx((row, col, stage), layout) * itemsize) // 128
