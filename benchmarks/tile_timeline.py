@@ -5,7 +5,9 @@ kernel library built with FWD_SM90_TIMELINE=1 (BUILD.md; e.g. `FWD_SM90_TIMELINE
 --reduced --out-dir /tmp/timeline` and JAX_FA4_LIBRARY=/tmp/timeline/libjax_fa4_kernels.so). Prints, per
 workload: the kernel's span, each CTA's idle tail and the gaps between its tiles, a least-squares fit of tile time
 = fixed + per-block * key blocks, and for full tiles of 1/2/4/8/16 key blocks the mean time of each phase
-(jax_fa4/kernels/common_timeline.py names them). With --out, the raw records go to DIR/<workload>.npy.
+(jax_fa4/kernels/common_timeline.py names them); for a batch of decodes and prefills (mixed-serve), what each kind
+cost per key block and how many CTAs worked on each over the call. With --out, the raw records go to
+DIR/<workload>.npy.
 
 Why: profiler kernel times say how long a call took, not whether a short-tile workload loses its time per tile or
 per block. On the H200 (2026-12-02) this showed each tile costing ~2.9 us beyond ~1.55 us per key block: 18-22 %
@@ -70,6 +72,37 @@ def summarize(rec, num_ctas):
             "fixed_share": float(fit[0] * len(dur) / max(dur.sum(), 1e-9)), "phases": phases}
 
 
+def by_kind(rec, seqlens_q, decode_rows=8, bins=10):
+    """Decode-shaped tiles (their sequence has at most `decode_rows` queries) beside the others: per kind the tiles,
+    CTA time, key blocks and CTA time per block, and the CTAs busy with each kind in `bins` equal slices of the span
+    (mean over the slice). None unless both kinds are present. Why: in a mixed batch the decodes stream K/V on part
+    of the GPU while the rest computes prefill tiles; this shows the split and what each side paid per block."""
+    decode = np.asarray(seqlens_q)[rec["sequence"].astype(int)] <= decode_rows
+    if decode.all() or not decode.any():
+        return None
+    start, end = rec["start"], rec["end"]
+    span = float(end.max())
+    edges = np.linspace(0.0, span, bins + 1)
+    kinds = {}
+    for kind, sel in (("decode", decode), ("other", ~decode)):
+        busy = [float(np.clip(np.minimum(end[sel], hi) - np.maximum(start[sel], lo), 0, None).sum() / (hi - lo))
+                for lo, hi in zip(edges[:-1], edges[1:])]
+        time = float((end - start)[sel].sum())
+        blocks = int(rec["key_blocks"][sel].sum())
+        kinds[kind] = {"tiles": int(sel.sum()), "cta_us": time, "blocks": blocks,
+                       "us_per_block": time / max(blocks, 1), "busy_ctas": busy}
+    return kinds
+
+
+def report_kinds(kinds):
+    lines = []
+    for kind, k in kinds.items():
+        lines.append(f"  {kind}: {k['tiles']} tiles, {k['cta_us']:.0f} CTA-us, {k['blocks']} key blocks, "
+                     f"{k['us_per_block']:.3f} CTA-us per block; CTAs busy per tenth of the span: "
+                     + " ".join(f"{b:.0f}" for b in k["busy_ctas"]))
+    return "\n".join(lines)
+
+
 def report(name, s):
     lines = [f"{name}: {s['tiles']} tiles, span {s['span_us']:.1f} us, tail idle {s['tail_idle_us']:.1f} us/CTA, "
              f"gaps {s['gaps_us']:.1f} us/CTA; tile = {s['fixed_us']:.2f} + {s['per_block_us']:.3f} * blocks us "
@@ -115,8 +148,12 @@ def main(argv=None):
         rec = timeline_call(wl, num_ctas)
         if args.out:
             os.makedirs(args.out, exist_ok=True)
-            np.save(os.path.join(args.out, f"{wl.name}.npy"), np.stack([rec[n] for n in NAMES]))
+            safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in wl.name)  # no '+' in file names
+            np.save(os.path.join(args.out, f"{safe}.npy"), np.stack([rec[n] for n in NAMES]))
         print(report(wl.name, summarize(rec, num_ctas)), flush=True)
+        kinds = by_kind(rec, wl.seqlens_q)
+        if kinds:
+            print(report_kinds(kinds), flush=True)
 
 
 if __name__ == "__main__":

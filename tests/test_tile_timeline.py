@@ -63,3 +63,23 @@ def test_tiles_that_skip_phases_are_left_out_of_the_phase_table():
     stamps["end"] = 4_000
     rec = tile_timeline.records(_buffer([(0, 0, {"key_blocks": 1}, stamps)], 1), 1)
     assert tile_timeline.summarize(rec, 1)["phases"] == {}
+
+
+def test_by_kind_splits_decode_tiles_from_the_others():
+    # CTA 0 streams two decode tiles (sequence 1: one query) back to back; CTA 1 computes a prefill tile
+    # (sequence 0) for the first half of the span and then a decode tile.
+    tiles = [(0, 0, {"sequence": 1, "key_blocks": 10}, _tile(0, 10, fixed_ns=0, per_block_ns=1000)),
+             (0, 1, {"sequence": 2, "key_blocks": 10}, _tile(10_000, 10, fixed_ns=0, per_block_ns=1000)),
+             (1, 0, {"sequence": 0, "key_blocks": 5}, _tile(0, 5, fixed_ns=0, per_block_ns=2000)),
+             (1, 1, {"sequence": 1, "key_blocks": 5}, _tile(10_000, 5, fixed_ns=0, per_block_ns=2000))]
+    rec = tile_timeline.records(_buffer(tiles, 2), 2)
+    kinds = tile_timeline.by_kind(rec, seqlens_q=[4096, 1, 1], bins=2)
+    assert kinds["decode"]["tiles"] == 3 and kinds["other"]["tiles"] == 1
+    assert kinds["decode"]["blocks"] == 25 and kinds["other"]["blocks"] == 5
+    assert kinds["decode"]["cta_us"] == pytest.approx(30.0) and kinds["other"]["cta_us"] == pytest.approx(10.0)
+    assert kinds["decode"]["us_per_block"] == pytest.approx(30.0 / 25)
+    # first half: one CTA on decodes, one on the prefill; second half: both on decodes
+    assert kinds["decode"]["busy_ctas"] == pytest.approx([1.0, 2.0])
+    assert kinds["other"]["busy_ctas"] == pytest.approx([1.0, 0.0])
+    assert "decode: 3 tiles" in tile_timeline.report_kinds(kinds)
+    assert tile_timeline.by_kind(rec, seqlens_q=[1, 1, 1]) is None  # one kind only: nothing to compare
