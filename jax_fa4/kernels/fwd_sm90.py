@@ -33,15 +33,22 @@ each piece writes its normalised output and LSE to o_partial[s] / lse_partial[s]
 
 Output coverage: every row inside [cu_q[b], cu_q[b] + seqlen_q[b]) is written by its tile (rows >= seqlen_q[b] of a
 tile are never written, so sequences never clobber each other). Rows between cu_q[b] + seqlen_q[b] and cu_q[b+1],
-and rows past cu_q[B], get o = 0 and lse = -inf from the producer warpgroup's idle warps (1..3) at kernel start.
+and rows past cu_q[B], get o = 0 and lse = -inf from the producer warpgroup's warps 2 and 3 at kernel start.
 A row with no visible key gets o = 0, lse = -inf.
 
 Design notes
-- CTA = 3 warpgroups (384 threads). WG0 = producer (setmaxnreg 24): warp 0 runs the scheduler (atomic fetch of the
-  next tile is issued before the current tile's loads, decode done by the producer and handed to the consumers
-  through a 2-slot smem mailbox guarded by an mbarrier pipeline) and issues all TMA loads; warps 1..3 zero the
-  padding rows. WG1/WG2 = consumers (setmaxnreg 240), rows 0..63 / 64..127 of the 128-row Q tile; both read the same
-  K/V stages.
+- CTA = 3 warpgroups (384 threads). WG0 = producer (setmaxnreg 24): warp 1 runs the scheduler (takes a tile's
+  ticket from the atomic counter, decodes it through the metadata with a warp-wide search of the prefix sums, and
+  posts it to a 2-slot shared-memory mailbox guarded by an mbarrier pipeline, with the sequence's offsets and
+  lengths, the tile's rows per head and its key block range); warp 0 reads the mailbox and issues all TMA loads;
+  warps 2 and 3 zero the padding rows. WG1/WG2 = consumers (setmaxnreg 240), rows 0..63 / 64..127 of the 128-row
+  Q tile; both read the same K/V stages and the mailbox. Measured on an H200 (bf16, D = 128; timeline and
+  interleaved kernel times): with the scheduling in the loading warp (ticket round trip, binary search, metadata
+  loads) and the consumers computing the tile's bounds themselves (loads and run-time divisions), every tile
+  waited ~0.44 us between its start and its inputs; here 0.15 us, and a tile's fixed cost fell from 2.39 to
+  1.96 us. Packed-train 850 -> 821 us, 16x2048 causal 953 -> 940, 4x8192 causal and full level; mixed-serve 2346
+  -> 2361 and long-decode 3750 -> 3777 (+0.6-0.7 %: the scheduler now claims tickets further ahead of the
+  consumers, so long decode tiles are spread less evenly at the end of the call).
 - Tiles: tile_m = 128 (2 x wgmma m64), tile_n by head dim (TILE_N; TILE_N_UNMASKED for mask "none": at
   D = 128, 176 keys measured 2-4 % faster on an H100 than 128, dense 4x8192 bf16; 192 / 160 keys at D = 64 / 96),
   D = Dv. smem: Q (2 stages for masked
@@ -99,7 +106,8 @@ Design notes
   and the epilogue, ~2 us) is 18-22 % of packed-train's and 16x2048 causal's tile time.
 Not yet done: issuing the next tile's first S GEMM under this tile's epilogue (tried: with a wgmma in flight
 across the tile loop's back edge ptxas serialised every wgmma), tile_n tuning, splitting only the sequences that
-need it without partial buffers for every query row. Tried and dropped (H200, interleaved kernel times): the first
+need it without partial buffers for every query row, the scheduler acquiring its mailbox slot before it claims a
+ticket (one tile less lookahead, for the serving tail). Tried and dropped (H200, interleaved kernel times): the first
 S GEMM taking its ping-pong turn too (no change: the first softmax is exp2-bound and nothing overlaps it), and
 balanced-tree row max / sum in score_block (-1 % to +7 % by workload, scheduling noise).
 """
@@ -139,7 +147,11 @@ TILE_STAGES = 2  # mailbox slots for scheduled tiles
 L2_EVICT_FIRST = 0x12F0000000000000
 L2_EVICT_LAST = 0x14F0000000000000
 TWO_ENDED_LIMIT = 1 << 16  # scheduler mode 2 needs total tiles + CTAs below this (16-bit counter halves)
-TILE_INFO = 6  # mailbox fields: valid, sequence, head, m-block, split, splits of the sequence
+# Mailbox fields: valid, sequence, head, m-block, split, splits of the sequence, then (for the producer warp) the
+# sequence's first query row and first key row, its query and key lengths, 1 if its K/V streams (a decode), the
+# tile's query rows per head (tile_rows) and its split's key block range [n_min, n_max).
+TILE_INFO = 14
+FILL_WARPS = 2  # warps 2 and 3 of the producer warpgroup write the padding rows
 Q_CHUNK = 8  # fewest rows per query head in a GQA-packed or half tile (one 128-byte swizzle atom high)
 Q_BOXES = (64, 32, 16, Q_CHUNK)  # every rows-per-head of such a tile (TILE_M / pack_gqa, or half that; powers of 2)
 _DEBUG = bool(int(__import__('os').environ.get('FWD_SM90_DEBUG', '0')))
@@ -324,11 +336,12 @@ class FwdSm90:
         pipe_q = tma_pipeline(storage.mbar_q, self.q_stages, self.q_bytes)
         pipe_k = tma_pipeline(storage.mbar_k, self.stages, self.k_bytes)
         pipe_v = tma_pipeline(storage.mbar_v, self.stages, self.v_bytes)
-        # Tile mailbox: the whole producer warp arrives (lane 0 wrote the slot), every consumer thread releases.
+        # Tile mailbox: the whole scheduler warp arrives (lane 0 wrote the slot); the producer warp and every
+        # consumer thread release it.
         pipe_tile = pipeline.PipelineAsync.create(
             barrier_storage=storage.mbar_tile.data_ptr(), num_stages=TILE_STAGES,
             producer_group=pipeline.CooperativeGroup(pipeline.Agent.Thread, 32),
-            consumer_group=pipeline.CooperativeGroup(pipeline.Agent.Thread, 256), defer_sync=True)
+            consumer_group=pipeline.CooperativeGroup(pipeline.Agent.Thread, 32 + 256), defer_sync=True)
         cute.arch.mbarrier_init_fence()
         cute.arch.sync_threads()
 
@@ -342,11 +355,13 @@ class FwdSm90:
             cute.arch.setmaxregister_decrease(PRODUCER_REGS)
             if warp_idx == 0:
                 self.producer(tma_q, mQ, q_boxes, tma_k, mK, tma_v, mVt, sQ, sK, sV, sTile, pipe_q, pipe_k,
-                              pipe_v, pipe_tile, cu_q, cu_k, seq_q, seq_k, num_m_blocks, num_splits, vbatch,
-                              heads_l2, tile_prefix, tile_counter, window_left, window_right, scheduler_mode,
-                              pack_gqa, split_cap)
+                              pipe_v, pipe_tile, window_left, window_right, pack_gqa)
+            elif warp_idx == 1:
+                self.scheduler(sTile, pipe_tile, cu_q, cu_k, seq_q, seq_k, num_m_blocks, num_splits, vbatch,
+                               heads_l2, tile_prefix, tile_counter, scheduler_mode, pack_gqa,
+                               mQ.shape[2] // mK.shape[2], split_cap, window_left, window_right)
             else:
-                self.fill_padding(mO, mLSE, cu_q, seq_q, warp_idx - 1)
+                self.fill_padding(mO, mLSE, cu_q, seq_q, warp_idx - 2)
         else:
             cute.arch.setmaxregister_increase(CONSUMER_REGS)
             # A half tile's merge (merge_out / merge_in): the second warpgroup's O accumulator, as float32 over the
@@ -354,7 +369,7 @@ class FwdSm90:
             sMerge = cute.make_tensor(cute.recast_ptr(storage.sQ.data_ptr(), dtype=Float32), self.merge_layout())
             sStats = storage.merge_stats.get_tensor(cute.make_layout((2, MERGE_ROWS, 128)))
             self.consumer(tiled_mma_qk, tiled_mma_pv, sQ, sK, sV, sTile, sMerge, sStats, pipe_q, pipe_k, pipe_v,
-                          pipe_tile, tma_o, mOt, mO, mLSE, mOp, mLSEp, cu_q, cu_k, seq_q, seq_k, softmax_scale,
+                          pipe_tile, tma_o, mOt, mO, mLSE, mOp, mLSEp, softmax_scale,
                           softcap, window_left, window_right, pack_gqa, tidx - 128, tile_counter)
 
     # ------------------------------------------------------------------------------------------- shared logic
@@ -367,12 +382,19 @@ class FwdSm90:
         metadata.decode_tile(..., one_head_at_a_time=True) is the host twin of that mode."""
         lo = Int32(0)
         hi = num_batch
-        while hi - lo > 1:  # largest p with tile_prefix[p] <= t; tile_prefix[0] = 0 <= t
-            mid = (lo + hi) // 2
-            if tile_prefix[mid] <= t:
-                lo = mid
-            else:
-                hi = mid
+        lane = cute.arch.lane_idx()
+        # Largest p with tile_prefix[p] <= t (tile_prefix[0] = 0 <= t < tile_prefix[num_batch]), searched by the whole
+        # warp: each lane probes one of 32 evenly spaced entries of [lo, hi), so a round narrows the range 32-fold
+        # (two rounds for up to ~1000 sequences) where a binary search waits for log2(batch) dependent loads.
+        while hi - lo > 1:
+            step = (hi - lo + 31) // 32
+            probe = lo + (lane + 1) * step
+            below = probe < hi
+            if below:
+                below = tile_prefix[probe] <= t
+            count = cute.arch.popc(cute.arch.vote_ballot_sync(below))  # probes <= t: a prefix of the lanes
+            hi = cutlass.min(hi, lo + (count + 1) * step)
+            lo = lo + count * step
         b = vbatch[lo]
         u = t - tile_prefix[lo]
         n_l2 = heads_l2[b]
@@ -430,101 +452,124 @@ class FwdSm90:
     # ---------------------------------------------------------------------------------------------- producer
     @cute.jit
     def producer(self, tma_q, mQ, q_boxes, tma_k, mK, tma_v, mVt, sQ, sK, sV, sTile, pipe_q, pipe_k, pipe_v,
-                 pipe_tile, cu_q, cu_k, seq_q, seq_k, num_m_blocks, num_splits, vbatch, heads_l2, tile_prefix,
-                 tile_counter, window_left, window_right, scheduler_mode, pack_gqa, split_cap):
-        lane = cute.arch.lane_idx()
-        num_batch = seq_q.shape[0]
-        total_tiles = tile_prefix[num_batch]
+                 pipe_tile, window_left, window_right, pack_gqa):
         qhead_per_kv = mQ.shape[2] // mK.shape[2]
-        tile_state = pipeline.make_pipeline_state(pipeline.PipelineUserType.Producer, TILE_STAGES)
+        tile_state = pipeline.make_pipeline_state(pipeline.PipelineUserType.Consumer, TILE_STAGES)
         q_state = pipeline.make_pipeline_state(pipeline.PipelineUserType.Producer, self.q_stages)
         k_state = pipeline.make_pipeline_state(pipeline.PipelineUserType.Producer, self.stages)
         v_state = pipeline.make_pipeline_state(pipeline.PipelineUserType.Producer, self.stages)
 
+        (valid, b, head, m_block, split, n_split, off_q, off_k, sq, sk, streams, rows, n_min,
+         n_max) = self.read_mailbox(pipe_tile, tile_state, sTile)
+        while valid != 0:
+            if n_max > n_min:
+                head_kv = head * pack_gqa // qhead_per_kv  # packed tiles are numbered by KV head
+                # K/V that only this tile reads (one m-block holding every query head of the KV head: a
+                # decode) stream through L2 marked evict-first, so they do not push out the K/V that the
+                # m-blocks of prefill tiles share (evict-last); Q is read once.
+                kv_policy = Int64(L2_EVICT_LAST)
+                if streams != 0:
+                    kv_policy = Int64(L2_EVICT_FIRST)
+                gQ = cute.local_tile(cute.domain_offset((off_q, 0, 0), mQ)[None, None, head],
+                                     (self.tile_m, self.hdim), (m_block, 0))
+                gK = cute.local_tile(cute.domain_offset((off_k, 0, 0), mK)[None, None, head_kv],
+                                     (self.tile_n, self.hdim), (None, 0))
+                gV = cute.local_tile(cute.domain_offset((0, off_k, 0), mVt)[None, None, head_kv],
+                                     (self.hdim_v, self.tile_n), (0, None))
+                tQsQ, tQgQ = cpasync.tma_partition(tma_q, 0, cute.make_layout(1),
+                                                   cute.group_modes(sQ, 0, 2), cute.group_modes(gQ, 0, 2))
+                tKsK, tKgK = cpasync.tma_partition(tma_k, 0, cute.make_layout(1),
+                                                   cute.group_modes(sK, 0, 2), cute.group_modes(gK, 0, 2))
+                tVsV, tVgV = cpasync.tma_partition(tma_v, 0, cute.make_layout(1),
+                                                   cute.group_modes(sV, 0, 2), cute.group_modes(gV, 0, 2))
+                # Issue order = the consumers' order: K(last), Q, then K(n) before V(n+1), V(first) last.
+                n = n_max - 1
+                pipe_k.producer_acquire(k_state)
+                cute.copy(tma_k, tKgK[None, n], tKsK[None, k_state.index],
+                          tma_bar_ptr=pipe_k.producer_get_barrier(k_state), cache_policy=kv_policy)
+                k_state.advance()
+                pipe_q.producer_acquire(q_state)
+                if rows == self.tile_m:  # one query head, a full tile
+                    cute.copy(tma_q, tQgQ, tQsQ[None, q_state.index],
+                              tma_bar_ptr=pipe_q.producer_get_barrier(q_state),
+                              cache_policy=Int64(L2_EVICT_FIRST))
+                elif const_expr(len(self.q_boxes) > 1):
+                    for i in cutlass.range_constexpr(len(self.q_boxes)):
+                        if rows == self.q_boxes[i]:
+                            self.load_packed_q(q_boxes[i], self.q_boxes[i], sQ, q_state, pipe_q, off_q, head,
+                                               m_block, pack_gqa, rows)
+                else:
+                    self.load_q_chunks(q_boxes[0], sQ, q_state, pipe_q, off_q, head, m_block, pack_gqa, rows)
+                q_state.advance()
+                for i in cutlass.range(n_max - 1 - n_min, unroll=1):
+                    n = n_max - 2 - i
+                    pipe_k.producer_acquire(k_state)
+                    cute.copy(tma_k, tKgK[None, n], tKsK[None, k_state.index],
+                              tma_bar_ptr=pipe_k.producer_get_barrier(k_state), cache_policy=kv_policy)
+                    k_state.advance()
+                    pipe_v.producer_acquire(v_state)
+                    cute.copy(tma_v, tVgV[None, n + 1], tVsV[None, v_state.index],
+                              tma_bar_ptr=pipe_v.producer_get_barrier(v_state), cache_policy=kv_policy)
+                    v_state.advance()
+                pipe_v.producer_acquire(v_state)
+                cute.copy(tma_v, tVgV[None, n_min], tVsV[None, v_state.index],
+                          tma_bar_ptr=pipe_v.producer_get_barrier(v_state), cache_policy=kv_policy)
+                v_state.advance()
+            tile_state.advance()
+            (valid, b, head, m_block, split, n_split, off_q, off_k, sq, sk, streams, rows, n_min,
+             n_max) = self.read_mailbox(pipe_tile, tile_state, sTile)
+
+    @cute.jit
+    def read_mailbox(self, pipe_tile, tile_state, sTile: cute.Tensor):
+        """The scheduler warp's next tile (producer warp): the TILE_INFO fields in order (valid = 0: no tiles
+        left). The caller advances tile_state."""
+        pipe_tile.consumer_wait(tile_state)
+        fields = [sTile[i, tile_state.index] for i in range(TILE_INFO)]
+        pipe_tile.consumer_release(tile_state)
+        return tuple(fields)
+
+    @cute.jit
+    def scheduler(self, sTile, pipe_tile, cu_q, cu_k, seq_q, seq_k, num_m_blocks, num_splits, vbatch, heads_l2,
+                  tile_prefix, tile_counter, scheduler_mode, pack_gqa, qhead_per_kv, split_cap, window_left,
+                  window_right):
+        """Warp 1: takes the CTA's tiles (atomic tickets or a static stride), decodes them through the metadata and
+        posts each to the tile mailbox, with the sequence's offsets and lengths, for the producer warp and the
+        consumers. Why a warp of its own: in the producer warp, the ticket's round trip, the search of the prefix
+        sums and the metadata loads (a chain of dependent global loads) sat between one tile's last load and the
+        next tile's first, so short tiles waited for their inputs (~0.4 us per tile, H200 timeline)."""
+        lane = cute.arch.lane_idx()
+        num_batch = seq_q.shape[0]
+        total_tiles = tile_prefix[num_batch]
+        tile_state = pipeline.make_pipeline_state(pipeline.PipelineUserType.Producer, TILE_STAGES)
         t = cute.arch.block_idx()[0]
         if scheduler_mode >= 1:
             t = self.next_tile(t, tile_counter, scheduler_mode, total_tiles)
         while t < total_tiles:
-            # Prefetch the next ticket now; its latency hides behind this tile's loads.
-            t_next = self.next_tile(t, tile_counter, scheduler_mode, total_tiles)
             b, head, m_block, split = self.decode_tile(t, num_batch, num_m_blocks, num_splits, vbatch, heads_l2,
                                                        tile_prefix, scheduler_mode)
             n_split = cutlass.min(num_splits[b], split_cap)
             if split < n_split:
-                pipe_tile.producer_acquire(tile_state)
-                if lane == 0:
-                    sTile[0, tile_state.index] = Int32(1)
-                    sTile[1, tile_state.index] = b
-                    sTile[2, tile_state.index] = head
-                    sTile[3, tile_state.index] = m_block
-                    sTile[4, tile_state.index] = split
-                    sTile[5, tile_state.index] = n_split
-                pipe_tile.producer_commit(tile_state)
-                tile_state.advance()
-
-                off_q = cu_q[b]
-                off_k = cu_k[b]
+                # K/V that only this tile reads (one m-block holding every query head of the KV head: a decode)
+                # stream through L2 marked evict-first (the producer's kv_policy).
+                streams = Int32(0)
+                if num_m_blocks[b] == 1 and pack_gqa == qhead_per_kv:
+                    streams = Int32(1)
                 sq = seq_q[b]
                 sk = seq_k[b]
                 rows = self.tile_rows(sq, pack_gqa)
                 n_min, n_max = key_block_range(self.mask, rows, self.tile_n, m_block, sq, sk, window_left,
                                                window_right)
                 n_min, n_max = self.split_range(n_min, n_max, split, n_split)
-                if n_max > n_min:
-                    head_kv = head * pack_gqa // qhead_per_kv  # packed tiles are numbered by KV head
-                    # K/V that only this tile reads (one m-block holding every query head of the KV head: a
-                    # decode) stream through L2 marked evict-first, so they do not push out the K/V that the
-                    # m-blocks of prefill tiles share (evict-last); Q is read once.
-                    kv_policy = Int64(L2_EVICT_LAST)
-                    if num_m_blocks[b] == 1 and pack_gqa == qhead_per_kv:
-                        kv_policy = Int64(L2_EVICT_FIRST)
-                    gQ = cute.local_tile(cute.domain_offset((off_q, 0, 0), mQ)[None, None, head],
-                                         (self.tile_m, self.hdim), (m_block, 0))
-                    gK = cute.local_tile(cute.domain_offset((off_k, 0, 0), mK)[None, None, head_kv],
-                                         (self.tile_n, self.hdim), (None, 0))
-                    gV = cute.local_tile(cute.domain_offset((0, off_k, 0), mVt)[None, None, head_kv],
-                                         (self.hdim_v, self.tile_n), (0, None))
-                    tQsQ, tQgQ = cpasync.tma_partition(tma_q, 0, cute.make_layout(1),
-                                                       cute.group_modes(sQ, 0, 2), cute.group_modes(gQ, 0, 2))
-                    tKsK, tKgK = cpasync.tma_partition(tma_k, 0, cute.make_layout(1),
-                                                       cute.group_modes(sK, 0, 2), cute.group_modes(gK, 0, 2))
-                    tVsV, tVgV = cpasync.tma_partition(tma_v, 0, cute.make_layout(1),
-                                                       cute.group_modes(sV, 0, 2), cute.group_modes(gV, 0, 2))
-                    # Issue order = the consumers' order: K(last), Q, then K(n) before V(n+1), V(first) last.
-                    n = n_max - 1
-                    pipe_k.producer_acquire(k_state)
-                    cute.copy(tma_k, tKgK[None, n], tKsK[None, k_state.index],
-                              tma_bar_ptr=pipe_k.producer_get_barrier(k_state), cache_policy=kv_policy)
-                    k_state.advance()
-                    pipe_q.producer_acquire(q_state)
-                    if rows == self.tile_m:  # one query head, a full tile
-                        cute.copy(tma_q, tQgQ, tQsQ[None, q_state.index],
-                                  tma_bar_ptr=pipe_q.producer_get_barrier(q_state),
-                                  cache_policy=Int64(L2_EVICT_FIRST))
-                    elif const_expr(len(self.q_boxes) > 1):
-                        for i in cutlass.range_constexpr(len(self.q_boxes)):
-                            if rows == self.q_boxes[i]:
-                                self.load_packed_q(q_boxes[i], self.q_boxes[i], sQ, q_state, pipe_q, off_q, head,
-                                                   m_block, pack_gqa, rows)
-                    else:
-                        self.load_q_chunks(q_boxes[0], sQ, q_state, pipe_q, off_q, head, m_block, pack_gqa, rows)
-                    q_state.advance()
-                    for i in cutlass.range(n_max - 1 - n_min, unroll=1):
-                        n = n_max - 2 - i
-                        pipe_k.producer_acquire(k_state)
-                        cute.copy(tma_k, tKgK[None, n], tKsK[None, k_state.index],
-                                  tma_bar_ptr=pipe_k.producer_get_barrier(k_state), cache_policy=kv_policy)
-                        k_state.advance()
-                        pipe_v.producer_acquire(v_state)
-                        cute.copy(tma_v, tVgV[None, n + 1], tVsV[None, v_state.index],
-                                  tma_bar_ptr=pipe_v.producer_get_barrier(v_state), cache_policy=kv_policy)
-                        v_state.advance()
-                    pipe_v.producer_acquire(v_state)
-                    cute.copy(tma_v, tVgV[None, n_min], tVsV[None, v_state.index],
-                              tma_bar_ptr=pipe_v.producer_get_barrier(v_state), cache_policy=kv_policy)
-                    v_state.advance()
-            t = t_next
-        # End marker for the consumers.
+                fields = (Int32(1), b, head, m_block, split, n_split, cu_q[b], cu_k[b], sq, sk, streams, rows,
+                          n_min, n_max)
+                pipe_tile.producer_acquire(tile_state)
+                if lane == 0:
+                    for i in cutlass.range_constexpr(TILE_INFO):
+                        sTile[i, tile_state.index] = fields[i]
+                pipe_tile.producer_commit(tile_state)
+                tile_state.advance()
+            t = self.next_tile(t, tile_counter, scheduler_mode, total_tiles)
+        # End marker for the producer warp and the consumers.
         pipe_tile.producer_acquire(tile_state)
         if lane == 0:
             sTile[0, tile_state.index] = Int32(0)
@@ -583,8 +628,8 @@ class FwdSm90:
         num_batch = seq_q.shape[0]
         total_q = mO.shape[0]
         num_heads = mO.shape[1]
-        first = cute.arch.block_idx()[0] * 3 + fill_warp
-        stride = cute.arch.grid_dim()[0] * 3
+        first = cute.arch.block_idx()[0] * FILL_WARPS + fill_warp
+        stride = cute.arch.grid_dim()[0] * FILL_WARPS
         row_elems = num_heads * self.hdim_v
         zero = Float32(0.0).to(mO.element_type)
         for s in cutlass.range(first, num_batch + 1, stride, unroll=1):
@@ -602,7 +647,7 @@ class FwdSm90:
     # ---------------------------------------------------------------------------------------------- consumer
     @cute.jit
     def consumer(self, tiled_mma_qk, tiled_mma_pv, sQ, sK, sV, sTile, sMerge, sStats, pipe_q, pipe_k, pipe_v,
-                 pipe_tile, tma_o, mOt, mO, mLSE, mOp, mLSEp, cu_q, cu_k, seq_q, seq_k, softmax_scale: Float32,
+                 pipe_tile, tma_o, mOt, mO, mLSE, mOp, mLSEp, softmax_scale: Float32,
                  softcap: Float32, window_left: Int32, window_right: Int32, pack_gqa: Int32, tidx: Int32,
                  tile_counter: cute.Tensor):
         tm, tn = self.tile_m, self.tile_n
@@ -651,28 +696,17 @@ class FwdSm90:
         # after the next tile's first S GEMM (the producer refills it for the tile after that).
         stored = Int32(0)
         stored_stage = Int32(0)
-        pipe_tile.consumer_wait(tile_state)
-        valid = sTile[0, tile_state.index]
-        b = sTile[1, tile_state.index]
-        head = sTile[2, tile_state.index]
-        m_block = sTile[3, tile_state.index]
-        split = sTile[4, tile_state.index]
-        n_split = sTile[5, tile_state.index]
-        pipe_tile.consumer_release(tile_state)
+        # The scheduler warp posts each tile with its offsets, lengths, query rows per head (tile_rows) and key
+        # block range (this split's), so a tile starts without a chain of loads and divisions.
+        (valid, b, head, m_block, split, n_split, off_q, off_k, sq, sk, streams, rows, n_min,
+         n_max) = self.read_mailbox(pipe_tile, tile_state, sTile)
         tile_state.advance()
         while valid != 0:
             self.stamp(stamps, "start")
-            off_q = cu_q[b]
-            sq = seq_q[b]
-            sk = seq_k[b]
-            rows = self.tile_rows(sq, pack_gqa)  # query rows per head in this tile
             # A half tile's rows all lie in the first warpgroup's 64 (repeated in the second's): the two warpgroups
             # take alternate key blocks of it and merge their softmax states; the first writes the output.
             half = rows * pack_gqa <= tm // 2
             active = wg == 0 or not half
-            n_min, n_max = key_block_range(self.mask, rows, self.tile_n, m_block, sq, sk, window_left,
-                                           window_right)
-            n_min, n_max = self.split_range(n_min, n_max, split, n_split)
             row0 = m_block * rows
             if const_expr(self.staged_epilogue):
                 if not (n_max > n_min and not half):
@@ -827,14 +861,8 @@ class FwdSm90:
                 self.write_timeline(tile_counter, stamps, slot, tidx, b, head, m_block, split, n_split,
                                     n_max - n_min)
                 slot += 1
-            pipe_tile.consumer_wait(tile_state)
-            valid = sTile[0, tile_state.index]
-            b = sTile[1, tile_state.index]
-            head = sTile[2, tile_state.index]
-            m_block = sTile[3, tile_state.index]
-            split = sTile[4, tile_state.index]
-            n_split = sTile[5, tile_state.index]
-            pipe_tile.consumer_release(tile_state)
+            (valid, b, head, m_block, split, n_split, off_q, off_k, sq, sk, streams, rows, n_min,
+             n_max) = self.read_mailbox(pipe_tile, tile_state, sTile)
             tile_state.advance()
         if const_expr(self.staged_epilogue):
             # The last stored Q stage is still being read: wait before the CTA (and its shared memory) goes. Stores
