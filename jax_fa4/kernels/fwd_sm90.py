@@ -521,8 +521,8 @@ class FwdSm90:
 
     @cute.jit
     def read_mailbox(self, pipe_tile, tile_state, sTile: cute.Tensor):
-        """The scheduler warp's next tile (producer warp): the TILE_INFO fields in order (valid = 0: no tiles
-        left). The caller advances tile_state."""
+        """The scheduler warp's next tile, for the producer warp and the consumers: the TILE_INFO fields in order
+        (valid = 0: no tiles left). The caller advances tile_state."""
         pipe_tile.consumer_wait(tile_state)
         fields = [sTile[i, tile_state.index] for i in range(TILE_INFO)]
         pipe_tile.consumer_release(tile_state)
@@ -533,8 +533,8 @@ class FwdSm90:
                   tile_prefix, tile_counter, scheduler_mode, pack_gqa, qhead_per_kv, split_cap, window_left,
                   window_right):
         """Warp 1: takes the CTA's tiles (atomic tickets or a static stride), decodes them through the metadata and
-        posts each to the tile mailbox, with the sequence's offsets and lengths, for the producer warp and the
-        consumers. Why a warp of its own: in the producer warp, the ticket's round trip, the search of the prefix
+        posts each to the tile mailbox, with the sequence's offsets and lengths, the tile's rows per head and its
+        key block range, for the producer warp and the consumers. Why a warp of its own: in the producer warp, the ticket's round trip, the search of the prefix
         sums and the metadata loads (a chain of dependent global loads) sat between one tile's last load and the
         next tile's first, so short tiles waited for their inputs (~0.4 us per tile, H200 timeline)."""
         lane = cute.arch.lane_idx()
