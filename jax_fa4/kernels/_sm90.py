@@ -267,7 +267,7 @@ def mask_scores(mask: cutlass.Constexpr, rows: Int32, tile_n: cutlass.Constexpr,
         for r in cutlass.range_constexpr(cute.size(acc_S_mn, mode=[0])):
             i = row0 + tScS_mn[r, 0][0] % rows
             lim_hi = sk - base  # keys [lim_lo, lim_hi) of this row, relative to base
-            lim_lo = -base
+            lim_lo = -base  # only a left window moves it above the block's start (see below)
             if cutlass.const_expr(mask == "causal"):
                 lim_hi = cutlass.min(lim_hi, i + off + 1 - base)
             if cutlass.const_expr(mask == "local"):
@@ -277,8 +277,14 @@ def mask_scores(mask: cutlass.Constexpr, rows: Int32, tile_n: cutlass.Constexpr,
                     lim_lo = i + off - window_left - base
             for c in cutlass.range_constexpr(cute.size(acc_S_mn, mode=[1])):
                 j = tScS0_mn[0, c][1]
-                if j >= lim_hi or j < lim_lo:
-                    acc_S_mn[r, c] = -Float32.inf
+                # Without a left window lim_lo <= 0 <= j: the compare is left out (one per score fewer on every
+                # diagonal block of causal tiles).
+                if cutlass.const_expr(mask == "local"):
+                    if j >= lim_hi or j < lim_lo:
+                        acc_S_mn[r, c] = -Float32.inf
+                else:
+                    if j >= lim_hi:
+                        acc_S_mn[r, c] = -Float32.inf
 
 
 def tma_pipeline(barriers, stages, tx_count):

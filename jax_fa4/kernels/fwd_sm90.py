@@ -520,12 +520,14 @@ class FwdSm90:
              n_max) = self.read_mailbox(pipe_tile, tile_state, sTile)
 
     @cute.jit
-    def read_mailbox(self, pipe_tile, tile_state, sTile: cute.Tensor):
+    def read_mailbox(self, pipe_tile, tile_state, sTile: cute.Tensor, release: cutlass.Constexpr = True):
         """The scheduler warp's next tile, for the producer warp and the consumers: the TILE_INFO fields in order
-        (valid = 0: no tiles left). The caller advances tile_state."""
+        (valid = 0: no tiles left). The caller advances tile_state; with release=False the caller also releases
+        the slot (the consumers do, at the tile's end)."""
         pipe_tile.consumer_wait(tile_state)
         fields = [sTile[i, tile_state.index] for i in range(TILE_INFO)]
-        pipe_tile.consumer_release(tile_state)
+        if const_expr(release):
+            pipe_tile.consumer_release(tile_state)
         return tuple(fields)
 
     @cute.jit
@@ -534,13 +536,18 @@ class FwdSm90:
                   window_right):
         """Warp 1: takes the CTA's tiles (atomic tickets or a static stride), decodes them through the metadata and
         posts each to the tile mailbox, with the sequence's offsets and lengths, the tile's rows per head and its
-        key block range, for the producer warp and the consumers. Why a warp of its own: in the producer warp, the ticket's round trip, the search of the prefix
-        sums and the metadata loads (a chain of dependent global loads) sat between one tile's last load and the
-        next tile's first, so short tiles waited for their inputs (~0.4 us per tile, H200 timeline)."""
+        key block range, for the producer warp and the consumers. Why a warp of its own: in the producer warp, the
+        ticket's round trip, the search of the prefix sums and the metadata loads (a chain of dependent global
+        loads) sat between one tile's last load and the next tile's first, so short tiles waited for their inputs
+        (~0.4 us per tile, H200 timeline)."""
         lane = cute.arch.lane_idx()
         num_batch = seq_q.shape[0]
         total_tiles = tile_prefix[num_batch]
         tile_state = pipeline.make_pipeline_state(pipeline.PipelineUserType.Producer, TILE_STAGES)
+        # A ticket is claimed only once a mailbox slot is free for it, and the consumers free a slot at their tile's
+        # end: a CTA holds at most one tile beyond the one it computes, so at the end of a call the last long tiles
+        # go to the CTAs about to need them (claiming ahead cost mixed-serve / long-decode 0.6-0.7 %, H200).
+        pipe_tile.producer_acquire(tile_state)
         t = cute.arch.block_idx()[0]
         if scheduler_mode >= 1:
             t = self.next_tile(t, tile_counter, scheduler_mode, total_tiles)
@@ -562,15 +569,14 @@ class FwdSm90:
                 n_min, n_max = self.split_range(n_min, n_max, split, n_split)
                 fields = (Int32(1), b, head, m_block, split, n_split, cu_q[b], cu_k[b], sq, sk, streams, rows,
                           n_min, n_max)
-                pipe_tile.producer_acquire(tile_state)
                 if lane == 0:
                     for i in cutlass.range_constexpr(TILE_INFO):
                         sTile[i, tile_state.index] = fields[i]
                 pipe_tile.producer_commit(tile_state)
                 tile_state.advance()
+                pipe_tile.producer_acquire(tile_state)
             t = self.next_tile(t, tile_counter, scheduler_mode, total_tiles)
-        # End marker for the producer warp and the consumers.
-        pipe_tile.producer_acquire(tile_state)
+        # End marker for the producer warp and the consumers, in the slot already acquired.
         if lane == 0:
             sTile[0, tile_state.index] = Int32(0)
         pipe_tile.producer_commit(tile_state)
@@ -698,9 +704,10 @@ class FwdSm90:
         stored_stage = Int32(0)
         # The scheduler warp posts each tile with its offsets, lengths, query rows per head (tile_rows) and key
         # block range (this split's), so a tile starts without a chain of loads and divisions.
+        # A tile's mailbox slot is released at the tile's end, so the scheduler claims a ticket only when a tile
+        # ends (the producer has the tile posted after it to load meanwhile).
         (valid, b, head, m_block, split, n_split, off_q, off_k, sq, sk, streams, rows, n_min,
-         n_max) = self.read_mailbox(pipe_tile, tile_state, sTile)
-        tile_state.advance()
+         n_max) = self.read_mailbox(pipe_tile, tile_state, sTile, release=False)
         while valid != 0:
             self.stamp(stamps, "start")
             # A half tile's rows all lie in the first warpgroup's 64 (repeated in the second's): the two warpgroups
@@ -861,9 +868,10 @@ class FwdSm90:
                 self.write_timeline(tile_counter, stamps, slot, tidx, b, head, m_block, split, n_split,
                                     n_max - n_min)
                 slot += 1
-            (valid, b, head, m_block, split, n_split, off_q, off_k, sq, sk, streams, rows, n_min,
-             n_max) = self.read_mailbox(pipe_tile, tile_state, sTile)
+            pipe_tile.consumer_release(tile_state)
             tile_state.advance()
+            (valid, b, head, m_block, split, n_split, off_q, off_k, sq, sk, streams, rows, n_min,
+             n_max) = self.read_mailbox(pipe_tile, tile_state, sTile, release=False)
         if const_expr(self.staged_epilogue):
             # The last stored Q stage is still being read: wait before the CTA (and its shared memory) goes. Stores
             # already waited for with read=True are like any store in flight; the kernel's end drains them.
