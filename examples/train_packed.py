@@ -109,7 +109,7 @@ def make_step(cfg: Config, implementation=None):
         # Once per step, shared by every layer (implementation=None: the prepare kernel on a GPU, jnp elsewhere).
         md = jax_fa4.prepare_scheduler_metadata(
             cu, cu, max_seqlen_q=cfg.max_len, max_seqlen_k=cfg.max_len, num_heads=cfg.num_heads,
-            num_kv_heads=cfg.num_kv_heads, head_dim=cfg.head_dim, causal=True,
+            num_kv_heads=cfg.num_kv_heads, head_dim=cfg.head_dim, causal=True, total_q=tokens.shape[0],
             implementation="xla" if implementation == "xla" else None)
         loss, grads = jax.value_and_grad(loss_fn)(params, tokens, cu, has_next, md)
         updates, opt_state = optimizer.update(grads, opt_state, params)
