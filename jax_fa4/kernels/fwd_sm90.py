@@ -596,11 +596,7 @@ class FwdSm90:
         span = rows * pack_gqa  # TILE_M, or TILE_M / 2 for a half tile: a power of two either way
         for j in cutlass.range_constexpr(self.tile_m // box):
             h = head_kv * pack_gqa + ((j * box) & (span - 1)) // box
-            gQ = cute.local_tile(cute.domain_offset((off_q, 0, 0), mQb)[None, None, h], (box, self.hdim),
-                                 (None, 0))
-            tQs, tQg = cpasync.tma_partition(atom, 0, cute.make_layout(1), boxes[None, (j, 0)],
-                                             cute.group_modes(gQ, 0, 2))
-            cute.copy(atom, tQg[None, m_block], tQs, tma_bar_ptr=bar, cache_policy=Int64(L2_EVICT_FIRST))
+            self.load_q_rows(atom, mQb, boxes[None, (j, 0)], box, off_q, h, m_block, bar)
 
     @cute.jit
     def load_q_chunks(self, q_box, sQ, q_state, pipe_q, off_q: Int32, head_kv: Int32, m_block: Int32,
@@ -619,11 +615,15 @@ class FwdSm90:
             r = (c * Q_CHUNK) % span
             h = head_kv * pack_gqa + r // rows
             i0 = m_block * rows + r % rows
-            gQ = cute.local_tile(cute.domain_offset((off_q, 0, 0), mQ8)[None, None, h], (Q_CHUNK, self.hdim),
-                                 (None, 0))
-            tQs, tQg = cpasync.tma_partition(tma_q8, 0, cute.make_layout(1),
-                                             chunks[None, (c, 0)], cute.group_modes(gQ, 0, 2))
-            cute.copy(tma_q8, tQg[None, i0 // Q_CHUNK], tQs, tma_bar_ptr=bar, cache_policy=Int64(L2_EVICT_FIRST))
+            self.load_q_rows(tma_q8, mQ8, chunks[None, (c, 0)], Q_CHUNK, off_q, h, i0 // Q_CHUNK, bar)
+
+    @cute.jit
+    def load_q_rows(self, atom, mQb, dst, height: cutlass.Constexpr, off_q: Int32, h: Int32, block: Int32, bar):
+        """One TMA load (atom, over the Q view mQb) of rows [block * height, + height) of query head h of the
+        sequence at off_q into the shared-memory box dst; Q is read once, so it is marked evict-first in L2."""
+        gQ = cute.local_tile(cute.domain_offset((off_q, 0, 0), mQb)[None, None, h], (height, self.hdim), (None, 0))
+        tQs, tQg = cpasync.tma_partition(atom, 0, cute.make_layout(1), dst, cute.group_modes(gQ, 0, 2))
+        cute.copy(atom, tQg[None, block], tQs, tma_bar_ptr=bar, cache_policy=Int64(L2_EVICT_FIRST))
 
     # ----------------------------------------------------------------------------------------- padding rows
     @cute.jit
