@@ -266,25 +266,24 @@ def mask_scores(mask: cutlass.Constexpr, rows: Int32, tile_n: cutlass.Constexpr,
         base = col0 + tScS_mn[0, 0][1] - tScS0_mn[0, 0][1]
         for r in cutlass.range_constexpr(cute.size(acc_S_mn, mode=[0])):
             i = row0 + tScS_mn[r, 0][0] % rows
-            lim_hi = sk - base  # keys [lim_lo, lim_hi) of this row, relative to base
-            lim_lo = -base  # only a left window moves it above the block's start (see below)
+            lim_hi = sk - base  # keys below lim_hi (and, for a left window, from lim_lo) of this row, from base
             if cutlass.const_expr(mask == "causal"):
                 lim_hi = cutlass.min(lim_hi, i + off + 1 - base)
             if cutlass.const_expr(mask == "local"):
                 if window_right >= 0:
                     lim_hi = cutlass.min(lim_hi, i + off + window_right + 1 - base)
+                lim_lo = -base
                 if window_left >= 0:
                     lim_lo = i + off - window_left - base
             for c in cutlass.range_constexpr(cute.size(acc_S_mn, mode=[1])):
                 j = tScS0_mn[0, c][1]
-                # Without a left window lim_lo <= 0 <= j: the compare is left out (one per score fewer on every
-                # diagonal block of causal tiles).
+                hidden = j >= lim_hi
+                # Only a left window hides keys below the block's start (j >= 0): other masks skip that compare,
+                # one per score on every diagonal block of causal tiles.
                 if cutlass.const_expr(mask == "local"):
-                    if j >= lim_hi or j < lim_lo:
-                        acc_S_mn[r, c] = -Float32.inf
-                else:
-                    if j >= lim_hi:
-                        acc_S_mn[r, c] = -Float32.inf
+                    hidden = hidden or j < lim_lo
+                if hidden:
+                    acc_S_mn[r, c] = -Float32.inf
 
 
 def tma_pipeline(barriers, stages, tx_count):
