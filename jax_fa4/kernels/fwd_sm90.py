@@ -46,9 +46,12 @@ Design notes
   interleaved kernel times): with the scheduling in the loading warp (ticket round trip, binary search, metadata
   loads) and the consumers computing the tile's bounds themselves (loads and run-time divisions), every tile
   waited ~0.44 us between its start and its inputs; here 0.15 us, and a tile's fixed cost fell from 2.39 to
-  1.96 us. Packed-train 850 -> 821 us, 16x2048 causal 953 -> 940, 4x8192 causal and full level; mixed-serve 2346
-  -> 2361 and long-decode 3750 -> 3777 (+0.6-0.7 %: the scheduler now claims tickets further ahead of the
-  consumers, so long decode tiles are spread less evenly at the end of the call).
+  1.96 us. Packed-train 850 -> 821 us, 16x2048 causal 953 -> 940, 4x8192 causal and full level; mixed-serve and
+  long-decode +0.6-0.7 %, because the scheduler claimed tickets further ahead of the consumers and the last long
+  decode tiles spread unevenly. So the scheduler now claims a ticket only once a mailbox slot is free, and the
+  consumers free a tile's slot at its end: a CTA holds at most one tile beyond the one it computes (mixed-serve's
+  tail idle 144 -> 56 us per CTA; 16x2048 causal -1.5 %, mixed-serve -1.1 %, long-decode -0.8 %, packed-train
+  -0.7 %).
 - Tiles: tile_m = 128 (2 x wgmma m64), tile_n by head dim (TILE_N; TILE_N_UNMASKED for mask "none": at
   D = 128, 176 keys measured 2-4 % faster on an H100 than 128, dense 4x8192 bf16; 192 / 160 keys at D = 64 / 96),
   D = Dv. smem: Q (2 stages for masked
@@ -104,12 +107,12 @@ Design notes
   stamps each tile's phases into the tile-counter buffer. Measured on an H200 (bf16, D = 128): a tile costs ~2.6-2.9
   us plus ~1.55 us per key block; the fixed part (the first block's softmax, ~1.45 us with both warpgroups at once,
   and the epilogue, ~2 us) is 18-22 % of packed-train's and 16x2048 causal's tile time.
-Not yet done: issuing the next tile's first S GEMM under this tile's epilogue (tried: with a wgmma in flight
-across the tile loop's back edge ptxas serialised every wgmma), tile_n tuning, splitting only the sequences that
-need it without partial buffers for every query row, the scheduler acquiring its mailbox slot before it claims a
-ticket (one tile less lookahead, for the serving tail). Tried and dropped (H200, interleaved kernel times): the first
-S GEMM taking its ping-pong turn too (no change: the first softmax is exp2-bound and nothing overlaps it), and
-balanced-tree row max / sum in score_block (-1 % to +7 % by workload, scheduling noise).
+Not yet done: issuing the next tile's first S GEMM under this tile's epilogue (tried twice: with a wgmma in
+flight across the tile loop's back edge ptxas serialised every wgmma; without that, slower, BUILD.md), tile_n
+tuning, splitting only the sequences that need it without partial buffers for every query row. Tried and dropped
+(H200, interleaved kernel times): the first S GEMM taking its ping-pong turn too (no change: the first softmax is
+exp2-bound and nothing overlaps it), and balanced-tree row max / sum in score_block (-1 % to +7 % by workload,
+scheduling noise).
 """
 
 import cutlass
