@@ -248,6 +248,46 @@ def test_half_tiles_split_key_blocks_between_warpgroups(d, qpk):
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("d", [64, 128, 256])
+def test_last_m_block_half_tiles_match_oracle(d):
+    """A longer sequence's last m-block runs as a half tile when it holds at most half a tile of rows: last blocks
+    of 1, 63, 64 rows (half) and 65, 127, 128 rows (full) after 1-3 full m-blocks, sq != sk, every mask, softcap,
+    one query head per tile and GQA heads packed (qpk 2 / 4), automatic and forced splits."""
+    rng = np.random.default_rng(1100 + d)
+    failures = []
+    for case in range(6):
+        dtype_name, mask = ("bf16", "fp16")[case % 2], MASKS[case % 3]
+        qpk, pack = ((1, False), (2, True), (4, True))[case // 2]
+        rows = 128 // (qpk if pack else 1)  # query rows per head of a full tile
+        half = rows // 2
+        tail = np.array([1, half - 1, half, half + 1, rows - 1, rows])  # the last m-block's rows per head
+        sq = (rng.integers(1, 4, tail.size) * rows + tail).astype(np.int32)
+        sk = (sq + rng.integers(0, 300, sq.size)).astype(np.int32)
+        causal, window = draw_window(rng, mask)
+        softcap = float(rng.choice([0.0, 20.0]))
+        hk = int(rng.choice([1, 2]))
+        h = hk * qpk
+        cu_q, cu_k = cu_seqlens(sq), cu_seqlens(sk)
+        dtype = DTYPES[dtype_name]
+        q, k, v = (jnp.asarray(rng.standard_normal(shape).astype(np.float32), dtype)
+                   for shape in ((int(cu_q[-1]), h, d), (int(cu_k[-1]), hk, d), (int(cu_k[-1]), hk, d)))
+        for splits in (0, 2):
+            kw = dict(max_seqlen_q=int(sq.max()), max_seqlen_k=int(sk.max()), causal=causal, window_size=window)
+            md = jax_fa4.prepare_scheduler_metadata(jnp.asarray(cu_q), jnp.asarray(cu_k), num_heads=h,
+                                                    num_kv_heads=hk, head_dim=d, dtype=dtype, pack_gqa=pack,
+                                                    num_splits=splits, **kw)
+            if splits:
+                md = _forced_splits(md, splits)
+            problems = _check_with_metadata(q, k, v, cu_q, cu_k, md, dtype_name, num_splits=splits,
+                                            softcap=softcap, **kw)
+            if problems:
+                failures.append(f"{dtype_name} d={d} {mask} H={h} Hk={hk} pack={pack} splits={splits} "
+                                f"softcap={softcap} sq={sq.tolist()} sk={sk.tolist()} window={window}: "
+                                + "; ".join(problems))
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.gpu
 def test_poisoning_reaches_the_handlers():
     """The coverage claim above rests on the poison: the prepare kernel's workspace output, which the kernel writes
     only in part for a small batch, must come back holding the 0xFF fill (-1)."""

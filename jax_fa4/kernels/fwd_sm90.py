@@ -74,15 +74,19 @@ Design notes
   wgmma of the D = 128 variants (C7512); the mask compares each score with an immediate (thread 0's column plus one
   per-row shift), so no per-column coordinates stay live. Measured on an H100 (bf16, same process): dense 4x8192
   full 8.18 -> 7.60 ms, causal 4.35 -> 3.91 ms, packed-train 1.36 -> 1.14 ms.
-- Half tiles (tile_rows: sq * pack_gqa <= 64, e.g. decodes): the tile's real rows sit in the first consumer
-  warpgroup's 64 and are repeated in the second's, so the warpgroups take alternate key blocks (visit wg, wg + 2,
-  ...) on the same rows, each with the intra-warpgroup overlap and no ping-pong, and waiting for and releasing the
-  other's stages in order. At the end the second writes its O accumulator (float32, over the tile's Q stage),
-  row maxima and sums to shared memory; the first rescales both to the larger maximum, adds them, and writes the
-  output. Measured on an H200 (bf16, D = 128, 32 / 8 heads): with the second warpgroup idle, a CTA streamed ~52
-  GB/s of decode K/V (mixed-serve's decodes on 44-66 CTAs); split, 61-68 GB/s. Kernel time, interleaved runs:
-  mixed-serve 2599 -> 2430 us; long-decode unchanged (3.83 ms: its 132 CTAs already saturate the memory);
-  packed-train and 16x2048 causal 0.6-1.0 % slower (no half tiles there; code placement).
+- Half tiles (tile_rows: an m-block with at most 64 real rows, sq * pack_gqa <= 64 as for decodes or the last m-block
+  of a longer sequence): the tile's real rows sit in the first consumer warpgroup's 64 and are repeated in the
+  second's, so the warpgroups take alternate key blocks (visit wg, wg + 2, ...) on the same rows, each with the
+  intra-warpgroup overlap and no ping-pong, and waiting for and releasing the other's stages in order. At the end the
+  second writes its O accumulator (float32, over the tile's Q stage), row maxima and sums to shared memory; the first
+  rescales both to the larger maximum, adds them, and writes the output. Measured on an H200 (bf16, D = 128, 32 / 8
+  heads): with the second warpgroup idle, a CTA streamed ~52 GB/s of decode K/V (mixed-serve's decodes on 44-66 CTAs);
+  split, 61-68 GB/s. Kernel time, interleaved runs: mixed-serve 2599 -> 2430 us; long-decode unchanged (3.83 ms: its
+  132 CTAs already saturate the memory); packed-train and 16x2048 causal 0.6-1.0 % slower (no half tiles there; code
+  placement). A longer sequence's last m-block runs as a half tile too when it holds at most 64 rows (the scheduler
+  warp posts it with half the rows per head and twice the m-block index, so its first query row is unchanged):
+  packed-train 825 / 826 -> 808 / 807 us (H200, interleaved kernel times; 22 of its 39 documents end in such a block),
+  the dense, serving and decode workloads level.
 - Epilogue: O normalised by the row sum; LSE stored by the thread holding column 0 of each row. Variants with two
   Q stages (masked, D <= 128) stage O in the tile's own Q stage (each consumer warpgroup its 64 rows, which only
   its own GEMMs read) and copy whole rows out with 16-byte loads and stores (per-row predicate row < seqlen_q),
@@ -566,7 +570,7 @@ class FwdSm90:
                     streams = Int32(1)
                 sq = seq_q[b]
                 sk = seq_k[b]
-                rows = self.tile_rows(sq, pack_gqa)
+                rows, m_block = self.tile_rows(sq, m_block, pack_gqa)
                 n_min, n_max = key_block_range(self.mask, rows, self.tile_n, m_block, sq, sk, window_left,
                                                window_right)
                 n_min, n_max = self.split_range(n_min, n_max, split, n_split)
@@ -918,16 +922,18 @@ class FwdSm90:
                 tile_counter[e + len(TILE_FIELDS) + i] = stamps[i]
 
     @cute.jit
-    def tile_rows(self, sq: Int32, pack_gqa: Int32):
-        """Query rows per head in a tile: TILE_M / pack_gqa, or half that for a short or decode-shaped sequence
-        (sq * pack_gqa <= TILE_M / 2, pack_gqa <= HALF_TILE_MAX_PACK; packed GQA heads or not): a half tile's real
-        rows all lie in the first consumer warpgroup's 64, repeated in the second's, so the two warpgroups split its
-        key blocks instead of both computing a full tile of mostly empty rows (decode tiles are memory-bound; that
-        wasted tensor work held other SMs' prefill tiles back in mixed batches)."""
+    def tile_rows(self, sq: Int32, m_block: Int32, pack_gqa: Int32):
+        """(query rows per head, m-block) a tile runs as: TILE_M / pack_gqa rows, or half that where the m-block
+        holds at most TILE_M / 2 real rows (a short or decode-shaped sequence, or the last m-block of a longer one;
+        pack_gqa <= HALF_TILE_MAX_PACK), its index then doubled so its first query row stays the same. A half tile's
+        real rows all lie in the first consumer warpgroup's 64, repeated in the second's, so the two warpgroups split
+        its key blocks instead of both computing a full tile of mostly empty rows (decode tiles are memory-bound;
+        that wasted tensor work held other SMs' prefill tiles back in mixed batches)."""
         rows = self.tile_m // pack_gqa
-        if pack_gqa <= HALF_TILE_MAX_PACK and sq * pack_gqa <= self.tile_m // 2:
-            rows = (self.tile_m // 2) // pack_gqa
-        return rows
+        if pack_gqa <= HALF_TILE_MAX_PACK and (sq - m_block * rows) * pack_gqa <= self.tile_m // 2:
+            rows = rows // 2
+            m_block = m_block * 2
+        return rows, m_block
 
     def gemm_qk(self, tiled_mma: cute.TiledMma, acc_S: cute.Tensor, tSrQ: cute.Tensor, tSrK: cute.Tensor,
                 q_stage: Int32, stage: Int32):
