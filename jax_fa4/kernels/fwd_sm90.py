@@ -116,7 +116,9 @@ flight across the tile loop's back edge ptxas serialised every wgmma; without th
 tuning, splitting only the sequences that need it without partial buffers for every query row. Tried and dropped
 (H200, interleaved kernel times): the first S GEMM taking its ping-pong turn too (no change: the first softmax is
 exp2-bound and nothing overlaps it), and balanced-tree row max / sum in score_block (-1 % to +7 % by workload,
-scheduling noise).
+scheduling noise); where a warpgroup's rows see none of the first (diagonal) block's second half of keys, only its
+first half softmaxed (packed-train +0.5 %) or also computed by a half-width S GEMM (+1.0 %; branches
+wip/fwd-diag-narrow*, benchmarks/results/h200-2026-12-03d/).
 """
 
 import cutlass
