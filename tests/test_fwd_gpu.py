@@ -137,6 +137,14 @@ def _forced_splits(md, splits):
     return dataclasses.replace(md, num_splits=num_splits, tile_prefix=prefix)
 
 
+def _packed_qkv(rng, sq, sk, h, hk, d, dtype_name):
+    """(cu_q, cu_k, q, k, v): fresh standard-normal packed inputs in the dtype for these per-sequence lengths."""
+    cu_q, cu_k = cu_seqlens(sq), cu_seqlens(sk)
+    q, k, v = (jnp.asarray(rng.standard_normal(shape).astype(np.float32), DTYPES[dtype_name])
+               for shape in ((int(cu_q[-1]), h, d), (int(cu_k[-1]), hk, d), (int(cu_k[-1]), hk, d)))
+    return cu_q, cu_k, q, k, v
+
+
 def _check_with_metadata(q, k, v, cu_q, cu_k, md, dtype_name, implementation="kernel", **kw):
     """The kernel path's output and LSE for caller-made metadata `md`, checked against the float64 oracle (the
     problems found, as _check gives them; no reference-path comparison)."""
@@ -201,10 +209,8 @@ def test_half_tiles_at_their_boundary_match_oracle(qpk):
         causal, window = draw_window(rng, mask)
         hk = int(rng.choice([1, 2]))
         h = hk * qpk
-        cu_q, cu_k = cu_seqlens(sq), cu_seqlens(sk)
+        cu_q, cu_k, q, k, v = _packed_qkv(rng, sq, sk, h, hk, d, dtype_name)
         dtype = DTYPES[dtype_name]
-        q, k, v = (jnp.asarray(rng.standard_normal(shape).astype(np.float32), dtype)
-                   for shape in ((int(cu_q[-1]), h, d), (int(cu_k[-1]), hk, d), (int(cu_k[-1]), hk, d)))
         kw = dict(max_seqlen_q=512, max_seqlen_k=2500, causal=causal, window_size=window)
         md = jax_fa4.prepare_scheduler_metadata(jnp.asarray(cu_q), jnp.asarray(cu_k), num_heads=h, num_kv_heads=hk,
                                                 head_dim=d, dtype=dtype, pack_gqa=True, **kw)
@@ -230,11 +236,9 @@ def test_half_tiles_split_key_blocks_between_warpgroups(d, qpk):
         sk = ((blocks - 1) * tile_n + rng.integers(1, tile_n + 1, blocks.size)).astype(np.int32)
         sq = rng.integers(1, 64 // qpk + 1, blocks.size).astype(np.int32)  # sq * qpk <= 64: half tiles
         window = (int(tile_n // 2), 0) if mask == "local" else (-1, -1)
-        cu_q, cu_k = cu_seqlens(sq), cu_seqlens(sk)
-        dtype = DTYPES[dtype_name]
         hk, h = 2, 2 * qpk
-        q, k, v = (jnp.asarray(rng.standard_normal(shape).astype(np.float32), dtype)
-                   for shape in ((int(cu_q[-1]), h, d), (int(cu_k[-1]), hk, d), (int(cu_k[-1]), hk, d)))
+        cu_q, cu_k, q, k, v = _packed_qkv(rng, sq, sk, h, hk, d, dtype_name)
+        dtype = DTYPES[dtype_name]
         kw = dict(max_seqlen_q=64, max_seqlen_k=int(sk.max()), causal=mask == "causal", window_size=window,
                   softcap=softcap)
         md = jax_fa4.prepare_scheduler_metadata(jnp.asarray(cu_q), jnp.asarray(cu_k), num_heads=h, num_kv_heads=hk,
@@ -267,10 +271,8 @@ def test_last_m_block_half_tiles_match_oracle(d):
         softcap = float(rng.choice([0.0, 20.0]))
         hk = int(rng.choice([1, 2]))
         h = hk * qpk
-        cu_q, cu_k = cu_seqlens(sq), cu_seqlens(sk)
+        cu_q, cu_k, q, k, v = _packed_qkv(rng, sq, sk, h, hk, d, dtype_name)
         dtype = DTYPES[dtype_name]
-        q, k, v = (jnp.asarray(rng.standard_normal(shape).astype(np.float32), dtype)
-                   for shape in ((int(cu_q[-1]), h, d), (int(cu_k[-1]), hk, d), (int(cu_k[-1]), hk, d)))
         for splits in (0, 2):
             kw = dict(max_seqlen_q=int(sq.max()), max_seqlen_k=int(sk.max()), causal=causal, window_size=window)
             md = jax_fa4.prepare_scheduler_metadata(jnp.asarray(cu_q), jnp.asarray(cu_k), num_heads=h,
