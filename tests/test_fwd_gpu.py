@@ -255,8 +255,9 @@ def test_half_tiles_split_key_blocks_between_warpgroups(d, qpk):
 @pytest.mark.parametrize("d", [64, 128, 256])
 def test_last_m_block_half_tiles_match_oracle(d):
     """A longer sequence's last m-block runs as a half tile when it holds at most half a tile of rows: last blocks
-    of 1, 63, 64 rows (half) and 65, 127, 128 rows (full) after 1-3 full m-blocks, sq != sk, every mask, softcap,
-    one query head per tile and GQA heads packed (qpk 2 / 4), automatic and forced splits."""
+    of 1, half - 1 and half rows per head (half tiles) and half + 1, full - 1 and full (full tiles; one query head
+    per tile: half = 64, full = 128) after 1-3 full m-blocks, sq != sk, every mask, softcap, one query head per
+    tile and GQA heads packed (qpk 2 / 4), automatic and forced splits."""
     rng = np.random.default_rng(1100 + d)
     failures = []
     for case in range(6):

@@ -82,11 +82,11 @@ Design notes
   rescales both to the larger maximum, adds them, and writes the output. Measured on an H200 (bf16, D = 128, 32 / 8
   heads): with the second warpgroup idle, a CTA streamed ~52 GB/s of decode K/V (mixed-serve's decodes on 44-66 CTAs);
   split, 61-68 GB/s. Kernel time, interleaved runs: mixed-serve 2599 -> 2430 us; long-decode unchanged (3.83 ms: its
-  132 CTAs already saturate the memory); packed-train and 16x2048 causal 0.6-1.0 % slower (no half tiles there; code
-  placement). A longer sequence's last m-block runs as a half tile too when it holds at most 64 rows (the scheduler
-  warp posts it with half the rows per head and twice the m-block index, so its first query row is unchanged):
-  packed-train 825 / 826 -> 808 / 807 us (H200, interleaved kernel times; 22 of its 39 documents end in such a block),
-  the dense, serving and decode workloads level.
+  132 CTAs already saturate the memory); packed-train and 16x2048 causal 0.6-1.0 % slower (no half tiles there then;
+  code placement). A longer sequence's last m-block runs as a half tile too when it holds at most 64 rows (the
+  scheduler warp posts it with half the rows per head and twice the m-block index, so its first query row is
+  unchanged): packed-train 825 / 826 -> 808 / 807 us (H200, interleaved kernel times; 22 of its 39 documents end in
+  such a block), the dense, serving and decode workloads level.
 - Epilogue: O normalised by the row sum; LSE stored by the thread holding column 0 of each row. Variants with two
   Q stages (masked, D <= 128) stage O in the tile's own Q stage (each consumer warpgroup its 64 rows, which only
   its own GEMMs read) and copy whole rows out with 16-byte loads and stores (per-row predicate row < seqlen_q),
