@@ -1,6 +1,6 @@
-"""fwd_sm90's half tiles (decode-shaped sequences) split their key blocks between the two consumer warpgroups, and the
-second hands its O accumulator to the first through the tile's Q stage (FwdSm90.merge_layout), thread rank for
-thread rank. This checks, for every forward variant, that
+"""fwd_sm90's half tiles (m-blocks of at most 64 rows: decode-shaped sequences, last m-blocks) split their key
+blocks between the two consumer warpgroups, and the second hands its O accumulator to the first through the tile's
+Q stage (FwdSm90.merge_layout), thread rank for thread rank. This checks, for every forward variant, that
   - the float32 merge view covers each Q stage exactly (same bytes, same stage offsets), so the merge neither spills
     past the tile's stage nor into the next tile's Q loading in the other stage,
   - thread t of the first consumer warpgroup and thread t + 128 of the second hold the same accumulator columns,
