@@ -263,7 +263,7 @@ def test_last_m_block_half_tiles_match_oracle(d):
     for case in range(6):
         dtype_name, mask = ("bf16", "fp16")[case % 2], MASKS[case % 3]
         qpk, pack = ((1, False), (2, True), (4, True))[case // 2]
-        rows = 128 // (qpk if pack else 1)  # query rows per head of a full tile
+        rows = 128 // qpk  # query rows per head of a full tile (qpk 1: not packed)
         half = rows // 2
         tail = np.array([1, half - 1, half, half + 1, rows - 1, rows])  # the last m-block's rows per head
         sq = (rng.integers(1, 4, tail.size) * rows + tail).astype(np.int32)
