@@ -7,7 +7,6 @@ Back-to-back calls keep the GPU busy (as in `benchmarks.timing.measure`), so eac
 within such a run; the first line adds them up per call."""
 
 import argparse
-import dataclasses
 
 import jax
 
@@ -31,9 +30,7 @@ def main(argv=None):
     ap.add_argument("--deterministic", action="store_true", help="backward with deterministic=True (two kernels)")
     args = ap.parse_args(argv)
     print(f"device: {jax.devices()[0].device_kind}")
-    for wl in workloads.select(workloads.all_workloads(), args.only):
-        if args.head_dim:
-            wl = dataclasses.replace(wl, head_dim=args.head_dim, name=f"{wl.name}-d{args.head_dim}")
+    for wl in workloads.select(workloads.all_workloads(), args.only, args.head_dim):
         for backward in ((False,) if args.fwd_only or not wl.backward else (False, True)):
             r = breakdown(wl, backward, deterministic=args.deterministic)
             if r is None:

@@ -175,6 +175,7 @@ def main(argv=None):
     ap.add_argument("--max-seconds", type=float, default=None, help="time budget per measurement")
     ap.add_argument("--min-reps", type=int, default=None)
     ap.add_argument("--fwd-only", action="store_true", help="skip forward+backward passes")
+    ap.add_argument("--head-dim", type=int, help="run the workloads at this head dim instead (name gets -d<D>)")
     ap.add_argument("--no-ablation", action="store_true")
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args(argv)
@@ -209,7 +210,8 @@ def main(argv=None):
     rows = record["results"]
     l2 = _l2_bytes()
     abl_impls, abl_reason = ablation.mode_impls()
-    for index, wl in enumerate(workloads.select(workloads.all_workloads(args.quick), args.only)):
+    for index, wl in enumerate(workloads.select(workloads.all_workloads(args.quick), args.only,
+                                                            args.head_dim)):
         print(f"[{time.time() - start:6.1f}s] {wl.name}: {wl.describe()}", flush=True)
         per_set = wl.bytes() * (2 if wl.backward else 1)
         n_sets = 1 if (per_set > 2 * l2 or on_cpu) else 3   # rotate only when inputs would sit in L2

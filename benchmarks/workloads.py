@@ -132,8 +132,10 @@ def all_workloads(quick=False):
     return out
 
 
-def select(workloads, only):
-    """Workloads whose name or group starts with one of `only` (all when `only` is empty)."""
-    if not only:
-        return list(workloads)
-    return [w for w in workloads if any(w.name.startswith(o) or w.group.startswith(o) for o in only)]
+def select(workloads, only, head_dim=None):
+    """Workloads whose name or group starts with one of `only` (all when `only` is empty); with `head_dim`, run at
+    that head dim instead (the name gets -d<D>)."""
+    chosen = [w for w in workloads if not only or any(w.name.startswith(o) or w.group.startswith(o) for o in only)]
+    if head_dim:
+        chosen = [dataclasses.replace(w, head_dim=head_dim, name=f"{w.name}-d{head_dim}") for w in chosen]
+    return chosen

@@ -85,6 +85,15 @@ def test_full_workloads_match_design():
     assert long.seqlens_q == (1,) * 32 and long.seqlens_k == (131072,) * 32 and long.memory_bound
 
 
+def test_select_filters_by_prefix_and_overrides_the_head_dim():
+    everything = workloads.all_workloads()
+    chosen = workloads.select(everything, ["dense-4x8192", "packed"], head_dim=64)
+    assert [w.name for w in chosen] == ["dense-4x8192-full-d64", "dense-4x8192-causal-d64", "packed-train-32768-d64"]
+    assert {w.head_dim for w in chosen} == {64}
+    assert chosen[2].flops() * 2 == workloads.select(everything, ["packed"])[0].flops()  # FLOPs scale with D
+    assert workloads.select(everything, []) == everything
+
+
 def test_oracle_detects_wrong_output():
     """The gate must fail a wrong result (here: keys shifted by one) and pass the right one."""
     import jax.numpy as jnp

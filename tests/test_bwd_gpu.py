@@ -34,7 +34,7 @@ from ragged_cases import cu_seqlens, draw_case
 DTYPES = {"bf16": jnp.bfloat16, "fp16": jnp.float16}
 HEAD_DIMS = (64, 96, 128, 192, 256)
 MASKS = ("none", "causal", "local")
-CASES_PER_VARIANT = 7  # 36 variant runs x 7 = 252 batches
+CASES_PER_VARIANT = 7  # 48 variant runs x 7 = 336 batches
 MAX_REL = {"bf16": 1e-2, "fp16": 2e-3}  # as the forward tests
 
 _FNS = {}
@@ -111,10 +111,11 @@ def _check(res, dtype_name):
     return problems
 
 
-# Every variant on the default path (deterministic=False: at D = 128 the one-kernel backward with atomic dQ), and
-# D = 128 once more with deterministic=True (the two fixed-order kernels every other D uses anyway).
+# Every variant on the default path (deterministic=False: at D = 64 / 96 / 128 the one-kernel backward with atomic
+# dQ), and those head dims once more with deterministic=True (the two fixed-order kernels D = 192 / 256 use anyway).
+ONE_KERNEL_HEAD_DIMS = (64, 96, 128)
 BACKWARD_CASES = ([(dt, d, mk, False) for dt, d, mk in itertools.product(DTYPES, HEAD_DIMS, MASKS)]
-                  + [(dt, 128, mk, True) for dt, mk in itertools.product(DTYPES, MASKS)])
+                  + [(dt, d, mk, True) for dt, d, mk in itertools.product(DTYPES, ONE_KERNEL_HEAD_DIMS, MASKS)])
 
 
 @pytest.mark.gpu
@@ -131,25 +132,28 @@ def test_backward_matches_oracle(dtype_name, d, mask, deterministic):
 
 
 @pytest.mark.gpu
-def test_default_backward_at_d128_is_one_kernel_with_atomic_dq():
-    """deterministic=False (the default) runs the dkdvdq pass alone at D = 128, masked or not, grouped KV heads
-    or not; True runs the two kernels."""
+@pytest.mark.parametrize("d", HEAD_DIMS)
+def test_default_backward_is_one_kernel_with_atomic_dq_up_to_d128(d):
+    """deterministic=False (the default) runs the dkdvdq pass alone at D = 64 / 96 / 128, masked or not, grouped
+    KV heads or not; True runs the two kernels (three at D = 192 / 256, whatever the flag)."""
     def launches(num_kv_heads, causal, deterministic=False):
-        q = jnp.zeros((300, 8, 128), jnp.bfloat16)
-        k = jnp.zeros((300, num_kv_heads, 128), jnp.bfloat16)
+        q = jnp.zeros((300, 8, d), jnp.bfloat16)
+        k = jnp.zeros((300, num_kv_heads, d), jnp.bfloat16)
         cu = jnp.asarray([0, 300], jnp.int32)
         config = validation.check_varlen(q, k, k, cu, cu, max_seqlen_q=300, max_seqlen_k=300, causal=causal)
         return [launch[2] for launch in kernel_backend._backward_launches(config, deterministic=deterministic)]
 
-    assert launches(8, True) == ["dkdvdq"]
-    assert launches(2, False) == ["dkdvdq"]
-    assert launches(2, True) == ["dkdvdq"]
-    assert launches(8, True, deterministic=True) == ["dq", "dkdv"]
+    two_kernels = ["dq", "dkdv"] if d in ONE_KERNEL_HEAD_DIMS else ["dq", "dk", "dv"]
+    default = ["dkdvdq"] if d in ONE_KERNEL_HEAD_DIMS else two_kernels
+    assert launches(8, True) == default
+    assert launches(2, False) == default
+    assert launches(2, True) == default
+    assert launches(8, True, deterministic=True) == two_kernels
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("dtype_name", ["bf16", "fp16"])
-def test_dq_convert_kernel_equals_its_xla_twin(dtype_name):
+@pytest.mark.parametrize("dtype_name,d", list(itertools.product(DTYPES, ONE_KERNEL_HEAD_DIMS)))
+def test_dq_convert_kernel_equals_its_xla_twin(dtype_name, d):
     """bwd_dq_convert_sm90 (unpermute, scale, cast the one-kernel backward's float32 dQ buffer) against
     kernel_backend.dq_from_accum on a random buffer: bit for bit, on a ragged batch with an empty sequence, a
     one-row one, seqused below the length and rows past cu_seqlens[-1] (those rows must come out 0, not poison)."""
@@ -159,11 +163,11 @@ def test_dq_convert_kernel_equals_its_xla_twin(dtype_name):
     cu = jnp.asarray(np.concatenate([[0], np.cumsum(lens)]), jnp.int32)
     total_q = int(lens.sum()) + 9
     rows = (total_q // 64 + len(lens) + 1) * 64
-    acc = jax.random.normal(jax.random.PRNGKey(4), (3, rows, 128), jnp.float32)
-    config = validation.check_varlen(jnp.zeros((total_q, 3, 128), dtype), jnp.zeros((total_q, 1, 128), dtype),
-                                     jnp.zeros((total_q, 1, 128), dtype), cu, cu, max_seqlen_q=256,
+    acc = jax.random.normal(jax.random.PRNGKey(4), (3, rows, d), jnp.float32)
+    config = validation.check_varlen(jnp.zeros((total_q, 3, d), dtype), jnp.zeros((total_q, 1, d), dtype),
+                                     jnp.zeros((total_q, 1, d), dtype), cu, cu, max_seqlen_q=256,
                                      max_seqlen_k=256)
-    assert kernel_backend.ffi.target("bwd_dq_convert_sm90", f"{dtype_name}_d128", "sm_90a") is not None
+    assert kernel_backend.ffi.target("bwd_dq_convert_sm90", f"{dtype_name}_d{d}", "sm_90a") is not None
     got = jax.jit(lambda a: kernel_backend._dq_from_accum_kernel(a, cu, jnp.asarray(used), 64, config, dtype))(acc)
     want = (kernel_backend.dq_from_accum(acc, cu, jnp.asarray(used), 64, total_q)
             * np.float32(config.softmax_scale)).astype(dtype)

@@ -19,7 +19,7 @@ _CHILD = textwrap.dedent("""
 
     @cute.jit
     def check():
-        kernel = bwd_dkdv_sm90.BwdDkdvSm90(("bf16", 128, "causal", "dkdvdq"))
+        kernel = bwd_dkdv_sm90.BwdDkdvSm90(("bf16", HEAD_DIM, "causal", "dkdvdq"))
         tq, d = kernel.tile_q, kernel.hdim
         mma = kernel.make_mma_dq()
         checked = 0
@@ -40,8 +40,9 @@ _CHILD = textwrap.dedent("""
 
 
 @pytest.mark.build
-def test_dq_register_order_matches_dq_from_accum(tmp_path):
-    r = run_cute_child(_CHILD, tmp_path, "check_dq_layout.py")
-    assert r["tile"] == [64, 128]
-    assert r["per_thread"] == 32 and r["checked"] == 256 * 32  # every element of the 64 x 128 tile, once
+@pytest.mark.parametrize("d", [64, 96, 128])  # every head dim with a "dkdvdq" pass
+def test_dq_register_order_matches_dq_from_accum(tmp_path, d):
+    r = run_cute_child(_CHILD.replace("HEAD_DIM", str(d)), tmp_path, "check_dq_layout.py")
+    assert r["tile"] == [64, d]
+    assert r["per_thread"] == d // 4 and r["checked"] == 256 * d // 4  # every element of the 64 x d tile, once
     assert r["mismatched"] == 0, f"{r['mismatched']} of {r['checked']} registers sit elsewhere than the formula says"

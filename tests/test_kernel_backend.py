@@ -214,13 +214,14 @@ def _accumulate_like_the_kernel(dq, cu_q, len_q, tile_q, rows):
     return acc.reshape(heads, rows, d)
 
 
-def test_dq_from_accum_undoes_the_kernel_layout():
+@pytest.mark.parametrize("d", [64, 96, 128])  # every head dim with a "dkdvdq" pass
+def test_dq_from_accum_undoes_the_kernel_layout(d):
     rng = np.random.default_rng(3)
     lens = np.array([70, 0, 1, 64, 130], np.int32)
     used = np.array([70, 0, 1, 50, 129], np.int32)
     cu = np.concatenate([[0], np.cumsum(lens)]).astype(np.int32)
     total_q = int(cu[-1]) + 5  # rows past the last sequence
-    dq = rng.standard_normal((total_q, 3, 128)).astype(np.float32)
+    dq = rng.standard_normal((total_q, 3, d)).astype(np.float32)
     rows = (total_q // 64 + len(lens) + 1) * 64
     acc = _accumulate_like_the_kernel(dq, cu, used, 64, rows)
     got = np.asarray(kernel_backend.dq_from_accum(jnp.asarray(acc), jnp.asarray(cu), jnp.asarray(used), 64, total_q))

@@ -65,8 +65,9 @@ HEAD_DIMS = (64, 96, 128, 192, 256)
 MASKS = ("none", "causal", "local")
 # What one launch computes: both gradients where their two fp32 accumulators fit the registers (D <= 128);
 # for D >= 192 they do not (2 x 64 x D / 128 threads >= 192 registers each), so one launch makes dK and
-# another dV (dV's pass skips the dP^T GEMM and the dS math). "dkdvdq" adds dQ (D = 128 so far).
-PASSES = {64: ("dkdv",), 96: ("dkdv",), 128: ("dkdv", "dkdvdq"), 192: ("dk", "dv"), 256: ("dk", "dv")}
+# another dV (dV's pass skips the dP^T GEMM and the dS math). "dkdvdq" adds dQ (D <= 128: its accumulator fits).
+PASSES = {64: ("dkdv", "dkdvdq"), 96: ("dkdv", "dkdvdq"), 128: ("dkdv", "dkdvdq"), 192: ("dk", "dv"),
+          256: ("dk", "dv")}
 VARIANTS = tuple((dt, d, mk, ps) for dt in DTYPES for d in HEAD_DIMS for mk in MASKS for ps in PASSES[d])
 CI_VARIANTS = (("bf16", 128, "causal", "dkdv"), ("bf16", 128, "causal", "dkdvdq"))
 
@@ -145,6 +146,16 @@ class BwdDkdvSm90:
             self.dtype, self.dtype, warpgroup.OperandMajorMode.MN, warpgroup.OperandMajorMode.MN, Float32,
             (1, 2, 1), (64, self.hdim // 2))
 
+    def kv_smem_layout(self):
+        """K and V stages [TILE_K, D, kv_stages], K-major. dkdvdq reads K once more as the MN-major operand of
+        dQ = dS K, each warpgroup D/2 of its columns, so there the swizzle atom may be at most D/2 wide (a wgmma
+        operand cannot start inside one): 128-byte at D = 128, 64-byte at D = 64, 32-byte at D = 96. Elsewhere
+        the widest that D allows."""
+        major = self.hdim // 2 if self.want_dq else self.hdim
+        atom = warpgroup.make_smem_layout_atom(
+            sm90_utils.get_smem_layout_atom(LayoutEnum.ROW_MAJOR, self.dtype, major), self.dtype)
+        return cute.tile_to_shape(atom, (self.tile_k, self.hdim, self.kv_stages), order=(0, 1, 2))
+
     # ------------------------------------------------------------------------------------------------ host side
     @cute.jit
     def __call__(self, q: cute.Tensor, k: cute.Tensor, v: cute.Tensor, dout: cute.Tensor, lse2: cute.Tensor,
@@ -182,7 +193,7 @@ class BwdDkdvSm90:
         """Host side of every pass (traced inside the pass's __call__)."""
         tk, tq, d = self.tile_k, self.tile_q, self.hdim
 
-        sK_layout = sm90_utils.make_smem_layout_a(LayoutEnum.ROW_MAJOR, (tk, tq, d), self.dtype, self.kv_stages)
+        sK_layout = self.kv_smem_layout()
         sQ_layout = sm90_utils.make_smem_layout_b(LayoutEnum.ROW_MAJOR, (tk, tq, d), self.dtype, self.stages)
         # dS^T stored with its query index contiguous: the MN-major A operand [TILE_Q, TILE_K] of dQ = dS K.
         sdS_layout = sm90_utils.make_smem_layout_a(LayoutEnum.COL_MAJOR, (tq, d, tk), self.dtype, 2)

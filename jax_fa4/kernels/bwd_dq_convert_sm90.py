@@ -29,7 +29,7 @@ from jax_fa4.kernels._sm90 import copy_shared_to_global_16b, ld_global_f32x4, pa
     zero_unused_rows
 
 DTYPES = {"bf16": cutlass.BFloat16, "fp16": cutlass.Float16}
-HEAD_DIMS = (128,)  # the head dims bwd_dkdv_sm90 builds a "dkdvdq" pass for
+HEAD_DIMS = (64, 96, 128)  # the head dims bwd_dkdv_sm90 builds a "dkdvdq" pass for
 VARIANTS = tuple((dt, d) for dt in DTYPES for d in HEAD_DIMS)
 CI_VARIANTS = (("bf16", 128),)
 TILE_Q = 64  # rows per chunk: one m64 wgmma accumulator per consumer warpgroup
@@ -59,8 +59,11 @@ def accum_cell(f, d):
 
 def stage_word(base, row, pair, d):
     """Shared byte address of 16-bit pair `pair` of chunk row `row` (D / 2 words a row). The pair's 16-byte group
-    is XORed with row % 8, so the eight rows one warp's store touches fall in different banks."""
-    return base + (row * (d // 2) + (pair ^ ((row % 8) * 4))) * 4
+    is XORed with row % 8 (D / 8 groups a row, a multiple of 8), or with (row % 8) // 2 at D = 96 (12 groups: odd
+    rows already sit 16 banks over, and the XOR stays within aligned blocks of 4 groups), so the eight rows one
+    warp's store touches fall in different banks."""
+    shift = 0 if (d // 8) % 8 == 0 else 1
+    return base + (row * (d // 2) + (pair ^ (((row % 8) >> shift) * 4))) * 4
 
 
 @cute.kernel
