@@ -322,9 +322,9 @@ def _one_kernel_backward_pays(config, tile_q):
 
 def _backward_launches(config, deterministic=True):
     """[(target, entry, outputs)] of the backward kernels for this call, or a sentence saying why there are none.
-    Not deterministic, where built (D = 64 / 96 / 128) and where it pays (`_one_kernel_backward_pays`): one launch makes dK,
-    dV and dQ (atomically added in float32). Otherwise dQ is one launch; dK and dV are one launch up to D = 128
-    and one each beyond (bwd_dkdv_sm90.PASSES)."""
+    Not deterministic, where built (D = 64 / 96 / 128) and where it pays (`_one_kernel_backward_pays`): one
+    launch makes dK, dV and dQ (atomically added in float32). Otherwise dQ is one launch; dK and dV are one launch
+    up to D = 128 and one each beyond (bwd_dkdv_sm90.PASSES)."""
     if not deterministic:
         fused = _variant_entry("bwd_dkdv_sm90", config, "_dkdvdq")
         if fused[0] is not None and _one_kernel_backward_pays(config, fused[1]["config"]["tile_q"]):
