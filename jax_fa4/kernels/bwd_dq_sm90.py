@@ -318,12 +318,22 @@ class BwdDqSm90:
                 acc_S[e] = cute.math.tanh(acc_S[e] * tanh_in_scale)
         mask_scores(self.mask, self.tile_m, self.tile_n, acc_S_mn, tScS_mn, n, row0, sq, sk, window_left,
                     window_right, thread0_coords(self.make_mma_s(), (self.tile_m, self.tile_n)))
+        if softcap > Float32(0.0):
+            self.ds_elements(acc_S_mn, acc_dP_mn, row_lse2, row_dsum, scale_log2, True)
+        else:
+            self.ds_elements(acc_S_mn, acc_dP_mn, row_lse2, row_dsum, scale_log2, False)
+
+    @cute.jit
+    def ds_elements(self, acc_S_mn, acc_dP_mn, row_lse2, row_dsum, scale_log2: Float32,
+                    softcapped: cutlass.Constexpr):
+        """The element loop of scores_to_ds, compiled once per softcap case (with the softcap test inside it,
+        ptxas computed the softcap factor for every element and applied it predicated; bwd_dkdv_sm90.p_and_ds)."""
         for r in cutlass.range_constexpr(cute.size(acc_S_mn, mode=[0])):
             for c in cutlass.range_constexpr(cute.size(acc_S_mn, mode=[1])):
                 x = acc_S_mn[r, c]
                 p = cute.math.exp2(x * scale_log2 - row_lse2[r], fastmath=True)
                 ds = p * (acc_dP_mn[r, c] - row_dsum[r])
-                if softcap > Float32(0.0):
+                if const_expr(softcapped):
                     tc = cute.arch.fmax(x, Float32(-1.0))  # masked keys hold -inf; tanh values lie in [-1, 1]
                     ds = ds * (Float32(1.0) - tc * tc)
                 acc_dP_mn[r, c] = ds
