@@ -1,0 +1,8 @@
+# ncu: FA4's SM90 fwd / bwd kernels beside jax_fa4's, dense 4x8192 full, one fwd+bwd call each
+export PYTHONPATH=. XLA_PYTHON_CLIENT_PREALLOCATE=false JAX_FA4_LIBRARY=$PWD/.carry/B/libjax_fa4_kernels.so
+NCU=$(which ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
+M=sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_active,smsp__inst_executed.sum,l1tex__data_pipe_lsu_wavefronts_mem_shared.sum,dram__bytes.sum,lts__t_bytes.sum,sm__cycles_elapsed.avg.per_second,l1tex__data_bank_conflicts_pipe_lsu_mem_shared.sum,smsp__inst_executed_pipe_fp32.sum,smsp__inst_executed_op_shared_ld.sum,smsp__inst_executed_op_shared_st.sum,smsp__inst_executed_op_global_red.sum,lts__t_sectors_op_red.sum
+S="--section SpeedOfLight --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis --section WarpStateStats --section InstructionStats --section SourceCounters"
+timeout 250 $NCU --profile-from-start off --clock-control none $S --metrics $M -k regex:FlashAttention --page details python3 .carry/fa4_one.py > $OUT/ncu_fa4_full.txt 2>&1
+timeout 250 $NCU --profile-from-start off --clock-control none $S --metrics $M -k regex:"FwdSm90|BwdDkdv" --page details python3 -m benchmarks.ncu_call dense-4x8192-full jax_fa4 --backward > $OUT/ncu_ours_full.txt 2>&1
+for f in fa4 ours; do echo "== $f"; grep -E "^  [a-z_]|Duration|SM Frequency|Elapsed Cycles|Executed Instructions  |Issue Slots Busy|hmma|inst_executed|wavefronts|dram__bytes|lts__t_bytes|bank_conflicts|L2 Hit|Local Memory Spilling Req|Warp Cycles Per Issued|pipe_fp32|lts__t_sectors_op_red" $OUT/ncu_${f}_full.txt | cut -c1-140; done
