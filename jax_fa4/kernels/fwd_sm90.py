@@ -147,7 +147,9 @@ CI_VARIANTS = (("bf16", 128, "causal"),)
 
 TILE_M = 128
 TILE_N = {64: 128, 96: 128, 128: 128, 192: 96, 256: 80}
-# Wider KV tiles where no mask needs the square diagonal (FlashAttention-3's D=128 shape).
+# Wider KV tiles where no mask needs the square diagonal (FlashAttention-3's D=128 shape). Re-checked on an H200
+# (2026-12-03, dense 4x8192 full, kernel time): FlashAttention-4's 128 keys +3 %, 128 keys with two Q stages and
+# the staged epilogue +1.6 % (benchmarks/results/h200-2026-12-03f/).
 TILE_N_UNMASKED = {64: 192, 96: 160, 128: 176}
 SMEM_BUDGET = 200 * 1024  # bytes of Q + K/V stages; H100 allows 227 KiB per CTA
 MAX_STAGES = 3
