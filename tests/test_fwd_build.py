@@ -38,6 +38,22 @@ def _cuobjdump():
     return None
 
 
+def _pv_wait_spans(sass):
+    """(MUFU.EX2 between the S wait and the PV wait, MUFU.EX2 between the PV wait and the next HGMMA) for each
+    key-block loop with the intra-warpgroup overlap, in SASS order (S wait: wgmma wait_group 1; PV wait: 0)."""
+    ops = [line.split("*/", 1)[1] for line in sass.splitlines() if line.lstrip().startswith("/*") and "*/" in line]
+    spans, i = [], 0
+    while i < len(ops):
+        if "WARPGROUP.DEPBAR.LE gsb0, 0x1" not in ops[i]:
+            i += 1
+            continue
+        j = next((j for j in range(i + 1, len(ops)) if "WARPGROUP.DEPBAR.LE gsb0, 0x0" in ops[j]), len(ops))
+        k = next((k for k in range(j + 1, len(ops)) if "HGMMA" in ops[k]), len(ops))
+        spans.append((sum("MUFU.EX2" in op for op in ops[i:j]), sum("MUFU.EX2" in op for op in ops[j:k])))
+        i = k
+    return spans
+
+
 def _compile(tmp_path, variant):
     dump = tmp_path / "dump"
     out = tmp_path / "out"
@@ -69,6 +85,11 @@ def test_fwd_sm90_compiles_exports_and_uses_hgmma(tmp_path, variant):
     usage = subprocess.run([tool, "-res-usage", str(cubins[-1])], capture_output=True, text=True,
                            check=True).stdout
     assert "LOCAL:0" in usage, f"local memory (spills) in the forward kernel: {usage}"
+    if variant[1] == 128 and variant[2] != "none":  # lazy_overlap: the full-tile loop comes first in the SASS
+        loops = _pv_wait_spans(sass)
+        assert loops and loops[0][0] > 0 and loops[0][1] == 0, (
+            f"softmax exponentials (before, after) the PV GEMM's wait in each key-block loop: {loops}; ptxas hoisted "
+            "the wait of the full-tile loop above its softmax (fwd_sm90.overlapped_block's order_slot store)")
     ptxas = shutil.which("ptxas") or ("/usr/local/cuda/bin/ptxas" if os.path.exists("/usr/local/cuda/bin/ptxas") else None)
     ptx = sorted(dump.glob("*.ptx"))
     if ptxas and ptx:

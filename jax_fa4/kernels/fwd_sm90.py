@@ -67,8 +67,14 @@ Design notes
   O += P V as the register A operand (wgmma RS). Fully masked blocks are never visited: the block range is the
   spec's n-block range of the tile.
 - Overlap: for D <= 128 the two consumer warpgroups ping-pong their GEMMs through named barriers 1/2 (one
-  warpgroup's softmax runs under the other's GEMMs). At every head dim the PV GEMM of block j also overlaps the
-  softmax of block j+1 inside a warpgroup (P of block j kept in its own registers while S of block j+1 fills).
+  warpgroup's softmax runs under the other's GEMMs). The code issues block j's PV GEMM with block j+1's S GEMM and
+  waits for it after block j+1's softmax (P of block j kept in its own registers while S of block j+1 fills), but
+  ptxas hoists that wait to the top of the softmax (SASS of every variant, 2026-12-03), so inside a warpgroup the
+  softmax follows the PV GEMM and the overlap is the other warpgroup's. Only the full tiles of the masked D = 128
+  variants keep the softmax ahead of the wait (lazy_overlap: a shared-memory store that needs every exponential,
+  with the lazy O rescale of score_block): measured on an H200 (kernel time, interleaved processes): 4x8192
+  causal 3182 -> 3070 us, 16x2048 causal 935 -> 912, packed-train 806 -> 788, mixed-serve +0.6 %; elsewhere it
+  lost (D = 64 +4-6 %; without a mask level; either half alone slower, benchmarks/results/h200-2026-12-03g/).
   P is converted two values per instruction into 32-bit registers (_sm90.convert_packed): converted element by
   element, bf16 pairs sat in 16-bit registers that were repacked between the wgmmas, and ptxas serialised every
   wgmma of the D = 128 variants (C7512); the mask compares each score with an immediate (thread 0's column plus one
@@ -152,6 +158,7 @@ TILE_N = {64: 128, 96: 128, 128: 128, 192: 96, 256: 80}
 # the staged epilogue +1.6 % (benchmarks/results/h200-2026-12-03f/).
 TILE_N_UNMASKED = {64: 192, 96: 160, 128: 176}
 SMEM_BUDGET = 200 * 1024  # bytes of Q + K/V stages; H100 allows 227 KiB per CTA
+SMEM_LIMIT = 227 * 1024  # opt-in shared memory per block on SM90 (D = 256 uses all of it)
 MAX_STAGES = 3
 TILE_STAGES = 2  # mailbox slots for scheduled tiles
 # L2 eviction priorities for TMA loads (createpolicy encodings, as CUTLASS's CacheHintSm90).
@@ -176,6 +183,7 @@ EPILOGUE_BARRIER_ID = 3  # named barriers 3 and 4: a consumer warpgroup's staged
 MERGE_BARRIER_ID = 5  # named barriers 5 and 6: a half tile's two softmax states meet in its Q stage
 MERGE_ROWS = 2  # accumulator rows per consumer thread (two m64 warpgroup atoms: rows r and r + 8 of its warp)
 CONSUMER_REGS = 240
+RESCALE_LOG2 = 8.0  # a row's max moves (and O is rescaled) only when a block raises it by more than 2**8 in P
 HALF_TILE_MAX_PACK = 8  # half tiles need (TILE_M / 2) / pack_gqa >= Q_CHUNK rows per head
 
 
@@ -225,6 +233,10 @@ class FwdSm90:
         self.stages = cfg["stages"]
         self.q_stages = cfg["q_stages"]
         self.sched_barrier = SCHED_BARRIER and d <= 128
+        # Full tiles of the masked D = 128 variants keep each block's softmax ahead of the previous block's PV
+        # wait and rescale O lazily (overlapped_block, score_block). Measured on an H200 (kernel time, bf16):
+        # causal / packed 2-4 % faster at D = 128, but 4-6 % slower at D = 64 and level without a mask.
+        self.lazy_overlap = self.sched_barrier and mask != "none" and d == 128
         # TMA box heights for GQA-packed and half-tile Q loads: one box per query head's rows (load_packed_q), or
         # at D >= 192 8-row chunks only (load_q_chunks).
         self.q_boxes = Q_BOXES if d <= 128 else (Q_CHUNK,)
@@ -287,8 +299,13 @@ class FwdSm90:
             sQ: cute.struct.Align[cute.struct.MemRange[self.dtype, cute.cosize(sQ_layout)], 1024]
             sK: cute.struct.Align[cute.struct.MemRange[self.dtype, cute.cosize(sK_layout)], 1024]
             sV: cute.struct.Align[cute.struct.MemRange[self.dtype, cute.cosize(sV_layout)], 1024]
-            merge_stats: cute.struct.MemRange[Float32, 2 * MERGE_ROWS * 128]
+            # Then, with lazy_overlap, one word per consumer thread (overlapped_block's order_slot).
+            merge_stats: cute.struct.MemRange[Float32, 2 * MERGE_ROWS * 128 + (256 if self.lazy_overlap else 0)]
 
+        # The launch fails (cudaErrorInvalidValue) past the per-block limit: catch it at build time instead.
+        assert SharedStorage.size_in_bytes() <= SMEM_LIMIT, (
+            f"D = {self.hdim}: {SharedStorage.size_in_bytes()} bytes of shared memory exceed the {SMEM_LIMIT} an"
+            " SM90 block may have")
         self.shared_storage = SharedStorage
 
         self.kernel(tma_q, tma_mQ, q_boxes, tma_k, tma_mK, tma_v, tma_mV, tma_o, tma_mO, o, lse, o_partial,
@@ -379,8 +396,9 @@ class FwdSm90:
             # tile's Q stage (128 * Dv/2 floats = the stage's 128 * D bf16/fp16 values), its row maxima and sums.
             sMerge = cute.make_tensor(cute.recast_ptr(storage.sQ.data_ptr(), dtype=Float32), self.merge_layout())
             sStats = storage.merge_stats.get_tensor(cute.make_layout((2, MERGE_ROWS, 128)))
-            self.consumer(tiled_mma_qk, tiled_mma_pv, sQ, sK, sV, sTile, sMerge, sStats, pipe_q, pipe_k, pipe_v,
-                          pipe_tile, tma_o, mOt, mO, mLSE, mOp, mLSEp, softmax_scale,
+            sOrder = cute.make_tensor(storage.merge_stats.data_ptr() + 2 * MERGE_ROWS * 128, cute.make_layout(256))
+            self.consumer(tiled_mma_qk, tiled_mma_pv, sQ, sK, sV, sTile, sMerge, sStats, sOrder, pipe_q, pipe_k,
+                          pipe_v, pipe_tile, tma_o, mOt, mO, mLSE, mOp, mLSEp, softmax_scale,
                           softcap, window_left, window_right, pack_gqa, tidx - 128, tile_counter)
 
     # ------------------------------------------------------------------------------------------- shared logic
@@ -663,7 +681,7 @@ class FwdSm90:
 
     # ---------------------------------------------------------------------------------------------- consumer
     @cute.jit
-    def consumer(self, tiled_mma_qk, tiled_mma_pv, sQ, sK, sV, sTile, sMerge, sStats, pipe_q, pipe_k, pipe_v,
+    def consumer(self, tiled_mma_qk, tiled_mma_pv, sQ, sK, sV, sTile, sMerge, sStats, sOrder, pipe_q, pipe_k, pipe_v,
                  pipe_tile, tma_o, mOt, mO, mLSE, mOp, mLSEp, softmax_scale: Float32,
                  softcap: Float32, window_left: Int32, window_right: Int32, pack_gqa: Int32, tidx: Int32,
                  tile_counter: cute.Tensor):
@@ -697,6 +715,7 @@ class FwdSm90:
         row_max = cute.make_rmem_tensor(cute.make_layout(num_rows), Float32)
         row_sum = cute.make_rmem_tensor(cute.make_layout(num_rows), Float32)
         row_corr = cute.make_rmem_tensor(cute.make_layout(num_rows), Float32)
+        order_slot = cute.make_tensor(sOrder.iterator + tidx, cute.make_layout(1))
 
         # Softcap folds the scale into tanh's argument; the exp2 scale is then softcap * log2(e).
         logit_scale, tanh_in_scale, scale_log2 = softmax_scales(softmax_scale, softcap)
@@ -755,11 +774,12 @@ class FwdSm90:
                     self.overlapped_block(tiled_mma_qk, tiled_mma_pv, acc_S, acc_S_mn, tScS_mn, acc_O, tOrP, tSrQ,
                                           tSrK, tOrV, pipe_k, pipe_v, q_state, k_state, v_state, row_max, row_sum,
                                           row_corr, n, row0, sq, sk, window_left, window_right, softcap,
-                                          tanh_in_scale, scale_log2, rows, wg, self.sched_barrier)
+                                          tanh_in_scale, scale_log2, rows, wg, self.sched_barrier, order_slot,
+                                          self.lazy_overlap)
                     k_state.advance()
                     v_state.advance()
                     # O holds sum over blocks > n at the old max: rescale, then P of block n.
-                    self.rescale_o(acc_O_mn, row_corr)
+                    self.rescale_o(acc_O_mn, row_corr, self.lazy_overlap)
                     convert_packed(acc_S, tOrP)
                 if const_expr(not self.staged_epilogue):
                     pipe_q.consumer_release(q_state)
@@ -803,7 +823,7 @@ class FwdSm90:
                         self.overlapped_block(tiled_mma_qk, tiled_mma_pv, acc_S, acc_S_mn, tScS_mn, acc_O, tOrP,
                                               tSrQ, tSrK, tOrV, pipe_k, pipe_v, q_state, k_state, v_state, row_max,
                                               row_sum, row_corr, n, row0, sq, sk, window_left, window_right, softcap,
-                                              tanh_in_scale, scale_log2, rows, wg, False)
+                                              tanh_in_scale, scale_log2, rows, wg, False, order_slot, False)
                         k_state.advance()
                         v_state.advance()
                         self.pass_stage(pipe_v, v_state)
@@ -954,10 +974,13 @@ class FwdSm90:
                          pipe_k, pipe_v, q_state, k_state, v_state, row_max, row_sum, row_corr, n: Int32,
                          row0: Int32, sq: Int32, sk: Int32, window_left: Int32, window_right: Int32,
                          softcap: Float32, tanh_in_scale: Float32, scale_log2: Float32, rows: Int32, wg: Int32,
-                         ping_pong: cutlass.Constexpr):
+                         ping_pong: cutlass.Constexpr, order_slot: cute.Tensor,
+                         lazy: cutlass.Constexpr):
         """One step of the intra-warpgroup overlap: S = Q K^T of block n (K stage k_state) issued with O += P V of
         the previous block (V stage v_state, P in tOrP), block n's scores softmaxed while the PV GEMM runs, both
         stages released. The caller advances k_state and v_state (see BUILD.md) and rescales O.
+        lazy: keep the softmax ahead of the PV wait (order_slot: this thread's word of the consumers' order_slots,
+        written, never read) and rescale O lazily (score_block).
         ping_pong: take the tensor cores in turn with the other consumer warpgroup (full tiles)."""
         pipe_k.consumer_wait(k_state)
         if const_expr(ping_pong):
@@ -970,7 +993,12 @@ class FwdSm90:
         warpgroup.wait_group(1)  # S of block n is ready; PV of the previous block may still run
         pipe_k.consumer_release(k_state)
         self.score_block(acc_S, acc_S_mn, tScS_mn, row_max, row_sum, row_corr, n, row0, sq, sk, window_left,
-                         window_right, softcap, tanh_in_scale, scale_log2, rows)
+                         window_right, softcap, tanh_in_scale, scale_log2, rows, lazy)
+        if const_expr(lazy):
+            # ptxas hoists the wait below to the top of the softmax (it may: the softmax touches no register of the
+            # PV GEMM). A shared-memory store of a value that needs every exponential of the block keeps the
+            # softmax ahead of it: ptxas keeps stores before wgmma waits.
+            order_slot[0] = row_sum[0] + row_sum[1]
         warpgroup.wait_group(0)
         pipe_v.consumer_release(v_state)
 
@@ -994,10 +1022,13 @@ class FwdSm90:
     def score_block(self, acc_S: cute.Tensor, acc_S_mn: cute.Tensor, tScS_mn: cute.Tensor, row_max: cute.Tensor,
                     row_sum: cute.Tensor, row_corr: cute.Tensor, n: Int32, row0: Int32, sq: Int32, sk: Int32,
                     window_left: Int32, window_right: Int32, softcap: Float32, tanh_in_scale: Float32,
-                    scale_log2: Float32, rows: Int32):
+                    scale_log2: Float32, rows: Int32, lazy: cutlass.Constexpr = False):
         """Scores of block n -> unnormalised probabilities in acc_S: softcap, mask, online softmax.
         Online softmax: new row max (4 threads share a row), P = exp2(S * c - max * c) (one FFMA + EX2),
         row_corr = exp2((old max - new max) * c) applied to the running row sum here and to O by rescale_o.
+        lazy: a row keeps its old max while the block raises it by at most RESCALE_LOG2 in exp2 units (row_corr = 1,
+        P <= 2**RESCALE_LOG2: exact, as exp2 is shift-invariant, and far from overflow), so once the maxima
+        settle rescale_o(lazy=True) skips O's multiplies.
         A row with no visible key so far keeps max -inf (treated as 0 in the exponent: P = 0, corr = 0)."""
         if softcap > Float32(0.0):
             for e in cutlass.range_constexpr(cute.size(acc_S)):
@@ -1012,7 +1043,17 @@ class FwdSm90:
             mx = cute.arch.fmax(mx, cute.arch.shuffle_sync_bfly(mx, offset=2))
             new_max = cute.arch.fmax(mx, row_max[r])
             max_scaled = self.exp2_offset(new_max, scale_log2)
-            corr = cute.math.exp2(row_max[r] * scale_log2 - max_scaled, fastmath=True)
+            corr = Float32(1.0)
+            if const_expr(lazy):
+                # Keep a finite old max unless the block raises it by more than RESCALE_LOG2.
+                if row_max[r] != -Float32.inf:
+                    if (new_max - row_max[r]) * scale_log2 <= Float32(RESCALE_LOG2):
+                        new_max = row_max[r]
+                max_scaled = self.exp2_offset(new_max, scale_log2)
+                if new_max != row_max[r]:
+                    corr = cute.math.exp2(row_max[r] * scale_log2 - max_scaled, fastmath=True)
+            else:
+                corr = cute.math.exp2(row_max[r] * scale_log2 - max_scaled, fastmath=True)
             row_max[r] = new_max
             row_corr[r] = corr
             s = Float32(0.0)
@@ -1032,7 +1073,19 @@ class FwdSm90:
         return offset
 
     @cute.jit
-    def rescale_o(self, acc_O_mn: cute.Tensor, row_corr: cute.Tensor):
+    def rescale_o(self, acc_O_mn: cute.Tensor, row_corr: cute.Tensor, lazy: cutlass.Constexpr = False):
+        """O *= row_corr; lazy: skipped by a warp none of whose rows moved its max (score_block's lazy rescale)."""
+        if const_expr(lazy):
+            least = row_corr[0]  # row_corr is 1 for a row that kept its max, below 1 for one that moved it
+            for r in cutlass.range_constexpr(1, cute.size(acc_O_mn, mode=[0])):
+                least = cute.arch.fmin(least, row_corr[r])
+            if cute.arch.vote_any_sync(least < Float32(1.0)):
+                self.scale_rows(acc_O_mn, row_corr)
+        else:
+            self.scale_rows(acc_O_mn, row_corr)
+
+    @cute.jit
+    def scale_rows(self, acc_O_mn: cute.Tensor, row_corr: cute.Tensor):
         for r in cutlass.range_constexpr(cute.size(acc_O_mn, mode=[0])):
             for c in cutlass.range_constexpr(cute.size(acc_O_mn, mode=[1])):
                 acc_O_mn[r, c] = acc_O_mn[r, c] * row_corr[r]
