@@ -33,10 +33,15 @@ def acc_mn(t):
     return cute.make_tensor(t.iterator, layout)
 
 
+def thread_coords(tiled_mma, shape, thread):
+    """(rows, cols) coordinates that `thread` holds in a `shape` accumulator of `tiled_mma`: compile-time values."""
+    return acc_mn(tiled_mma.get_slice(thread).partition_C(cute.make_identity_tensor(shape)))
+
+
 def thread0_coords(tiled_mma, shape):
-    """(rows, cols) coordinates that thread 0 holds in a `shape` accumulator of `tiled_mma`: compile-time values.
-    Any thread's column c is its own column 0 plus thread 0's column c, which lets masks compare with immediates."""
-    return acc_mn(tiled_mma.get_slice(0).partition_C(cute.make_identity_tensor(shape)))
+    """thread_coords of thread 0. Any thread's column c is its own column 0 plus thread 0's column c, which lets
+    masks compare with immediates."""
+    return thread_coords(tiled_mma, shape, 0)
 
 
 def acc_as_a_layout(acc_layout):

@@ -63,7 +63,8 @@ import cuda.bindings.driver as cuda
 from jax_fa4.kernels._sm90 import (acc_as_a_layout, acc_mn, backward_compile_args, convert_packed, gemm_rs, gemm_ss,
                                    make_mma_rs, make_mma_ss, owning_sequence, red_global_add_f32x4, seq_major,
                                    softmax_scales, st_shared_b32, swap_first_modes, swizzled_address,
-                                   thread0_coords, thread_idx_here, tma_pipeline, zero_unused_rows, bulk_load_f32)
+                                   thread0_coords, thread_coords, thread_idx_here, tma_pipeline, zero_unused_rows,
+                                   bulk_load_f32)
 
 DTYPES = {"bf16": cutlass.BFloat16, "fp16": cutlass.Float16}
 HEAD_DIMS = (64, 96, 128, 192, 256)
@@ -570,7 +571,7 @@ class BwdDkdvSm90:
             for v in range(2):
                 assert tuple(t0[p % 2, 2 * (p // 2) + v]) == (8 * (p % 2), 8 * (p // 2) + v), (p, v)
         for t in range(2 * 128):
-            first = tuple(acc_mn(self.make_mma_s().get_slice(t).partition_C(cute.make_identity_tensor((tk, tq))))[0, 0])
+            first = tuple(thread_coords(self.make_mma_s(), (tk, tq), t)[0, 0])
             assert first == ((t >> 7) * 64 + ((t >> 5) & 3) * 16 + ((t & 31) >> 2), (t & 3) * 2), (t, first)
 
     @cute.jit

@@ -754,8 +754,9 @@ class FwdSm90:
             acc_O.fill(0.0)
             if n_max > n_min and not half:
                 pipe_q.consumer_wait(q_state)
-                # Intra-warpgroup overlap: the PV GEMM of block j runs while block j+1's scores are
-                # softmaxed. P of block j sits in tOrP (its own registers), so acc_S can be refilled.
+                # Intra-warpgroup overlap as written: the PV GEMM of block j is issued with block j+1's S GEMM
+                # (ptxas serialises it with the softmax unless lazy_overlap; see Design notes). P of block j sits
+                # in tOrP (its own registers), so acc_S can be refilled.
                 pipe_k.consumer_wait(k_state)
                 self.stamp(stamps, "inputs")
                 self.gemm_qk(tiled_mma_qk, acc_S, tSrQ, tSrK, q_state.index, k_state.index)
@@ -977,8 +978,9 @@ class FwdSm90:
                          ping_pong: cutlass.Constexpr, order_slot: cute.Tensor,
                          lazy: cutlass.Constexpr):
         """One step of the intra-warpgroup overlap: S = Q K^T of block n (K stage k_state) issued with O += P V of
-        the previous block (V stage v_state, P in tOrP), block n's scores softmaxed while the PV GEMM runs, both
-        stages released. The caller advances k_state and v_state (see BUILD.md) and rescales O.
+        the previous block (V stage v_state, P in tOrP), block n's scores softmaxed (while the PV GEMM runs only
+        with lazy: ptxas otherwise hoists the PV wait above the softmax), both stages released. The caller
+        advances k_state and v_state (see BUILD.md) and rescales O.
         lazy: keep the softmax ahead of the PV wait (order_slot: this thread's word of the consumers' order_slots,
         written, never read) and rescale O lazily (score_block).
         ping_pong: take the tensor cores in turn with the other consumer warpgroup (full tiles)."""
@@ -1042,14 +1044,14 @@ class FwdSm90:
             mx = cute.arch.fmax(mx, cute.arch.shuffle_sync_bfly(mx, offset=1))
             mx = cute.arch.fmax(mx, cute.arch.shuffle_sync_bfly(mx, offset=2))
             new_max = cute.arch.fmax(mx, row_max[r])
-            max_scaled = self.exp2_offset(new_max, scale_log2)
-            corr = Float32(1.0)
             if const_expr(lazy):
                 # Keep a finite old max unless the block raises it by more than RESCALE_LOG2.
                 if row_max[r] != -Float32.inf:
                     if (new_max - row_max[r]) * scale_log2 <= Float32(RESCALE_LOG2):
                         new_max = row_max[r]
-                max_scaled = self.exp2_offset(new_max, scale_log2)
+            max_scaled = self.exp2_offset(new_max, scale_log2)
+            if const_expr(lazy):
+                corr = Float32(1.0)  # exactly 1 for a row that kept its max (rescale_o tests for it)
                 if new_max != row_max[r]:
                     corr = cute.math.exp2(row_max[r] * scale_log2 - max_scaled, fastmath=True)
             else:
