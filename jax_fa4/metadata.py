@@ -9,8 +9,8 @@ The code below defines every field exactly (a traceable jnp implementation; test
 independent NumPy restatement it is tested against). The GPU prepare kernel (jax_fa4/kernels/prepare.py) must equal it bit
 for bit. Choices the spec left open, fixed here:
 
-* Tiles (`default_tiles`): sm90: tile_m = 128; tile_n = 128 for max(D, Dv) <= 128 (without a mask: 192 / 160 / 176
-  up to D = 64 / 96 / 128), 96 for <= 192, 80 for <= 256 (the SM90 forward kernel's tiles: tests/test_fwd_build.py
+* Tiles (`default_tiles`): sm90: tile_m = 128; tile_n = 128 for max(D, Dv) <= 128 (without a mask: 192 / 160
+  up to D = 64 / 96), 96 for <= 192, 80 for <= 256 (the SM90 forward kernel's tiles: tests/test_fwd_build.py
   keeps them equal).
   sm100: 128 x 128 for every head dim.
 * GQA packing (`default_pack_gqa`): only when H != Hk, and then when packing makes the query tile of the longest
@@ -155,7 +155,7 @@ def default_tiles(head_dim: int, head_dim_v: Optional[int] = None, arch="sm90", 
     if d <= 96:
         return 128, 128 if masked else 160
     if d <= 128:
-        return 128, 128 if masked else 176
+        return 128, 128
     if d <= 192:
         return 128, 96
     return 128, 80

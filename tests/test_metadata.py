@@ -234,11 +234,11 @@ def test_check_matches_messages():
 
 def test_defaults_and_validation():
     assert metadata.default_tiles(128) == (128, 128)
-    assert metadata.default_tiles(128, masked=False) == (128, 176)
+    assert metadata.default_tiles(128, masked=False) == (128, 128)
     assert metadata.default_tiles(96, masked=False) == (128, 160)
     assert metadata.default_tiles(64, masked=False) == (128, 192)
     assert metadata.default_tiles(192, masked=False) == (128, 96)
-    assert metadata.make_config(num_heads=8, num_kv_heads=8, head_dim=128).tile_n == 176
+    assert metadata.make_config(num_heads=8, num_kv_heads=8, head_dim=64).tile_n == 192
     assert metadata.make_config(num_heads=8, num_kv_heads=8, head_dim=128, window_size=(-1, 5)).tile_n == 128
     assert metadata.default_tiles(64, 64, "sm_90a") == (128, 128)
     assert metadata.default_tiles(192, 128) == (128, 96)
@@ -256,7 +256,7 @@ def test_defaults_and_validation():
                                     head_dim=128, implementation="xla")
     # A decode shape: the packing rule says pack, but no kernel packs yet, so the default follows the kernels.
     assert md.config.pack_gqa == metadata.KERNELS_PACK_GQA and md.config.max_splits == 64
-    assert md.config.tile_n == 176  # unmasked at head dim 128: the forward kernel's wide KV tiles
+    assert md.config.tile_n == 128  # the forward kernel's tiles at head dim 128, with or without a mask
     with pytest.raises(TypeError, match="max_seqlen_q must be a static Python int"):
         prepare_scheduler_metadata(cu, cu, max_seqlen_q=jnp.int32(3), max_seqlen_k=3, num_heads=1, num_kv_heads=1,
                                    head_dim=64)

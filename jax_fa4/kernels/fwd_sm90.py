@@ -52,10 +52,9 @@ Design notes
   consumers free a tile's slot at its end: a CTA holds at most one tile beyond the one it computes (mixed-serve's
   tail idle 144 -> 56 us per CTA; 16x2048 causal -1.5 %, mixed-serve -1.1 %, long-decode -0.8 %, packed-train
   -0.7 %).
-- Tiles: tile_m = 128 (2 x wgmma m64), tile_n by head dim (TILE_N; TILE_N_UNMASKED for mask "none": at
-  D = 128, 176 keys measured 2-4 % faster on an H100 than 128, dense 4x8192 bf16; 192 / 160 keys at D = 64 / 96),
-  D = Dv. smem: Q (2 stages for masked
-  variants where they fit, so the next tile's Q loads under this tile's work; else 1), K and V in separate
+- Tiles: tile_m = 128 (2 x wgmma m64), tile_n by head dim (TILE_N; TILE_N_UNMASKED for mask "none": 192 / 160
+  keys at D = 64 / 96), D = Dv. smem: Q (2 stages for masked variants and D = 128 where they fit, so the next
+  tile's Q loads under this tile's work; else 1), K and V in separate
   TMA pipelines of `stages` stages each (K of block n can land while V of block n is still in flight; QK^T starts on
   K alone). Budget: see tile_config(); e.g. D=128: 2 x Q 32 KiB + 2 x (K 32 + V 32) KiB = 192 KiB.
 - Varlen TMA: one descriptor over the whole packed tensor; each tile offsets the coordinate tensor by cu_seqlens
@@ -70,11 +69,12 @@ Design notes
   warpgroup's softmax runs under the other's GEMMs). The code issues block j's PV GEMM with block j+1's S GEMM and
   waits for it after block j+1's softmax (P of block j kept in its own registers while S of block j+1 fills), but
   ptxas hoists that wait to the top of the softmax (SASS of every variant, 2026-12-03), so inside a warpgroup the
-  softmax follows the PV GEMM and the overlap is the other warpgroup's. Only the full tiles of the masked D = 128
-  variants keep the softmax ahead of the wait (lazy_overlap: a shared-memory store that needs every exponential,
-  with the lazy O rescale of score_block): measured on an H200 (kernel time, interleaved processes): 4x8192
-  causal 3182 -> 3070 us, 16x2048 causal 935 -> 912, packed-train 806 -> 788, mixed-serve +0.6 %; elsewhere it
-  lost (D = 64 +4-6 %; without a mask level; either half alone slower, benchmarks/results/h200-2026-12-03g/).
+  softmax follows the PV GEMM and the overlap is the other warpgroup's. The full tiles at D >= 128 keep the
+  softmax ahead of the wait (order_pv: a shared-memory store that needs every exponential; at D = 128 and in
+  masked D >= 192 variants with the lazy O rescale of score_block): measured on an H200 (kernel time, interleaved
+  processes): D = 128 4x8192 causal 3182 -> 3070 us, 16x2048 causal 935 -> 912, packed-train 806 -> 788, 4x8192
+  full 5960 -> 5828 (with 128-key tiles), mixed-serve +0.6 %; D = 256 4x8192 causal 5704 -> 5553, full 11314 ->
+  11161; D = 192 causal 4405 -> 4256; at D = 64 it lost 4-6 % (benchmarks/results/h200-2026-12-03g/, -03h/).
   P is converted two values per instruction into 32-bit registers (_sm90.convert_packed): converted element by
   element, bf16 pairs sat in 16-bit registers that were repacked between the wgmmas, and ptxas serialised every
   wgmma of the D = 128 variants (C7512); the mask compares each score with an immediate (thread 0's column plus one
@@ -153,10 +153,10 @@ CI_VARIANTS = (("bf16", 128, "causal"),)
 
 TILE_M = 128
 TILE_N = {64: 128, 96: 128, 128: 128, 192: 96, 256: 80}
-# Wider KV tiles where no mask needs the square diagonal (FlashAttention-3's D=128 shape). Re-checked on an H200
-# (2026-12-03, dense 4x8192 full, kernel time): FlashAttention-4's 128 keys +3 %, 128 keys with two Q stages and
-# the staged epilogue +1.6 % (benchmarks/results/h200-2026-12-03f/).
-TILE_N_UNMASKED = {64: 192, 96: 160, 128: 176}
+# Wider KV tiles where no mask needs the square diagonal. D = 128 had 176 keys (FlashAttention-3's shape) until its
+# loop kept the softmax ahead of the PV wait (order_pv): then 128 keys with two Q stages ran dense 4x8192 full in
+# 5822 / 5834 us against 5959 / 5962 (H200, kernel time; benchmarks/results/h200-2026-12-03h/).
+TILE_N_UNMASKED = {64: 192, 96: 160}
 SMEM_BUDGET = 200 * 1024  # bytes of Q + K/V stages; H100 allows 227 KiB per CTA
 SMEM_LIMIT = 227 * 1024  # opt-in shared memory per block on SM90 (D = 256 uses all of it)
 MAX_STAGES = 3
@@ -197,8 +197,10 @@ def tile_config(variant):
     stages = max(2, min(MAX_STAGES, (SMEM_BUDGET - q_bytes) // stage_bytes))
     # A second Q buffer lets the producer load the next tile's Q while this tile still computes. Measured on an H100
     # (bf16, D=128, same process): +5-8 % on causal dense / 16x2048 causal / packed-train (short tiles), but -6 % on
-    # dense non-causal (long tiles gain nothing and lose L1), so masked variants get two where they fit.
-    q_stages = 2 if mask != "none" and 2 * q_bytes + stages * stage_bytes <= SMEM_BUDGET else 1
+    # dense non-causal (long tiles gain nothing and lose L1), so masked variants get two where they fit. D = 128
+    # without a mask too since its 128-key tiles: there two Q stages were 1.3 % faster than one (H200, before
+    # order_pv).
+    q_stages = 2 if (mask != "none" or d == 128) and 2 * q_bytes + stages * stage_bytes <= SMEM_BUDGET else 1
     return {"tile_m": TILE_M, "tile_n": tile_n, "stages": stages, "q_stages": q_stages, "pack_gqa": True,
             "smem_bytes": q_stages * q_bytes + stages * stage_bytes}
 
@@ -233,10 +235,14 @@ class FwdSm90:
         self.stages = cfg["stages"]
         self.q_stages = cfg["q_stages"]
         self.sched_barrier = SCHED_BARRIER and d <= 128
-        # Full tiles of the masked D = 128 variants keep each block's softmax ahead of the previous block's PV
-        # wait and rescale O lazily (overlapped_block, score_block). Measured on an H200 (kernel time, bf16):
-        # causal / packed 2-4 % faster at D = 128, but 4-6 % slower at D = 64 and level without a mask.
-        self.lazy_overlap = self.sched_barrier and mask != "none" and d == 128
+        # Full tiles at D >= 128 keep each block's softmax ahead of the previous block's PV wait (order_pv,
+        # overlapped_block) and, except at D >= 192 without a mask, rescale O lazily (lazy_rescale, score_block).
+        # Measured on an H200 (kernel time, bf16, benchmarks/results/h200-2026-12-03g/ and -03h/): D = 128 causal /
+        # packed 2-4 % faster, without a mask -2.2 % (with 128-key tiles); D = 192 / 256 causal -3.4 / -2.6 %, full
+        # -0.6 / -1.3 % (there no ping-pong hides the softmax, so the hoisted wait cost them more); at D = 64 4-6 %
+        # slower, either half alone slower at D = 128.
+        self.order_pv = d >= 128
+        self.lazy_rescale = d == 128 or (d >= 192 and mask != "none")
         # TMA box heights for GQA-packed and half-tile Q loads: one box per query head's rows (load_packed_q), or
         # at D >= 192 8-row chunks only (load_q_chunks).
         self.q_boxes = Q_BOXES if d <= 128 else (Q_CHUNK,)
@@ -296,11 +302,12 @@ class FwdSm90:
             mbar_v: cute.struct.MemRange[cutlass.Int64, 2 * self.stages]
             mbar_tile: cute.struct.MemRange[cutlass.Int64, 2 * TILE_STAGES]
             tile_info: cute.struct.MemRange[Int32, TILE_INFO * TILE_STAGES]
+            # One word per consumer warp (overlapped_block's order_slot; in the padding before sQ's alignment).
+            order_slots: cute.struct.MemRange[Float32, 8]
             sQ: cute.struct.Align[cute.struct.MemRange[self.dtype, cute.cosize(sQ_layout)], 1024]
             sK: cute.struct.Align[cute.struct.MemRange[self.dtype, cute.cosize(sK_layout)], 1024]
             sV: cute.struct.Align[cute.struct.MemRange[self.dtype, cute.cosize(sV_layout)], 1024]
-            # Then, with lazy_overlap, one word per consumer thread (overlapped_block's order_slot).
-            merge_stats: cute.struct.MemRange[Float32, 2 * MERGE_ROWS * 128 + (256 if self.lazy_overlap else 0)]
+            merge_stats: cute.struct.MemRange[Float32, 2 * MERGE_ROWS * 128]
 
         # The launch fails (cudaErrorInvalidValue) past the per-block limit: catch it at build time instead.
         assert SharedStorage.size_in_bytes() <= SMEM_LIMIT, (
@@ -396,7 +403,7 @@ class FwdSm90:
             # tile's Q stage (128 * Dv/2 floats = the stage's 128 * D bf16/fp16 values), its row maxima and sums.
             sMerge = cute.make_tensor(cute.recast_ptr(storage.sQ.data_ptr(), dtype=Float32), self.merge_layout())
             sStats = storage.merge_stats.get_tensor(cute.make_layout((2, MERGE_ROWS, 128)))
-            sOrder = cute.make_tensor(storage.merge_stats.data_ptr() + 2 * MERGE_ROWS * 128, cute.make_layout(256))
+            sOrder = storage.order_slots.get_tensor(cute.make_layout(8))
             self.consumer(tiled_mma_qk, tiled_mma_pv, sQ, sK, sV, sTile, sMerge, sStats, sOrder, pipe_q, pipe_k,
                           pipe_v, pipe_tile, tma_o, mOt, mO, mLSE, mOp, mLSEp, softmax_scale,
                           softcap, window_left, window_right, pack_gqa, tidx - 128, tile_counter)
@@ -715,7 +722,7 @@ class FwdSm90:
         row_max = cute.make_rmem_tensor(cute.make_layout(num_rows), Float32)
         row_sum = cute.make_rmem_tensor(cute.make_layout(num_rows), Float32)
         row_corr = cute.make_rmem_tensor(cute.make_layout(num_rows), Float32)
-        order_slot = cute.make_tensor(sOrder.iterator + tidx, cute.make_layout(1))
+        order_slot = cute.make_tensor(sOrder.iterator + tidx // 32, cute.make_layout(1))  # this warp's word
 
         # Softcap folds the scale into tanh's argument; the exp2 scale is then softcap * log2(e).
         logit_scale, tanh_in_scale, scale_log2 = softmax_scales(softmax_scale, softcap)
@@ -755,7 +762,7 @@ class FwdSm90:
             if n_max > n_min and not half:
                 pipe_q.consumer_wait(q_state)
                 # Intra-warpgroup overlap as written: the PV GEMM of block j is issued with block j+1's S GEMM
-                # (ptxas serialises it with the softmax unless lazy_overlap; see Design notes). P of block j sits
+                # (ptxas serialises it with the softmax unless order_pv; see Design notes). P of block j sits
                 # in tOrP (its own registers), so acc_S can be refilled.
                 pipe_k.consumer_wait(k_state)
                 self.stamp(stamps, "inputs")
@@ -776,11 +783,11 @@ class FwdSm90:
                                           tSrK, tOrV, pipe_k, pipe_v, q_state, k_state, v_state, row_max, row_sum,
                                           row_corr, n, row0, sq, sk, window_left, window_right, softcap,
                                           tanh_in_scale, scale_log2, rows, wg, self.sched_barrier, order_slot,
-                                          self.lazy_overlap)
+                                          self.lazy_rescale, self.order_pv)
                     k_state.advance()
                     v_state.advance()
                     # O holds sum over blocks > n at the old max: rescale, then P of block n.
-                    self.rescale_o(acc_O_mn, row_corr, self.lazy_overlap)
+                    self.rescale_o(acc_O_mn, row_corr, self.lazy_rescale)
                     convert_packed(acc_S, tOrP)
                 if const_expr(not self.staged_epilogue):
                     pipe_q.consumer_release(q_state)
@@ -824,7 +831,7 @@ class FwdSm90:
                         self.overlapped_block(tiled_mma_qk, tiled_mma_pv, acc_S, acc_S_mn, tScS_mn, acc_O, tOrP,
                                               tSrQ, tSrK, tOrV, pipe_k, pipe_v, q_state, k_state, v_state, row_max,
                                               row_sum, row_corr, n, row0, sq, sk, window_left, window_right, softcap,
-                                              tanh_in_scale, scale_log2, rows, wg, False, order_slot, False)
+                                              tanh_in_scale, scale_log2, rows, wg, False, order_slot, False, False)
                         k_state.advance()
                         v_state.advance()
                         self.pass_stage(pipe_v, v_state)
@@ -976,13 +983,13 @@ class FwdSm90:
                          row0: Int32, sq: Int32, sk: Int32, window_left: Int32, window_right: Int32,
                          softcap: Float32, tanh_in_scale: Float32, scale_log2: Float32, rows: Int32, wg: Int32,
                          ping_pong: cutlass.Constexpr, order_slot: cute.Tensor,
-                         lazy: cutlass.Constexpr):
+                         lazy: cutlass.Constexpr, order: cutlass.Constexpr):
         """One step of the intra-warpgroup overlap: S = Q K^T of block n (K stage k_state) issued with O += P V of
         the previous block (V stage v_state, P in tOrP), block n's scores softmaxed (while the PV GEMM runs only
-        with lazy: ptxas otherwise hoists the PV wait above the softmax), both stages released. The caller
+        with order: ptxas otherwise hoists the PV wait above the softmax), both stages released. The caller
         advances k_state and v_state (see BUILD.md) and rescales O.
-        lazy: keep the softmax ahead of the PV wait (order_slot: this thread's word of the consumers' order_slots,
-        written, never read) and rescale O lazily (score_block).
+        order: keep the softmax ahead of the PV wait (order_slot: this warp's word, written, never read).
+        lazy: rescale O lazily (score_block).
         ping_pong: take the tensor cores in turn with the other consumer warpgroup (full tiles)."""
         pipe_k.consumer_wait(k_state)
         if const_expr(ping_pong):
@@ -996,7 +1003,7 @@ class FwdSm90:
         pipe_k.consumer_release(k_state)
         self.score_block(acc_S, acc_S_mn, tScS_mn, row_max, row_sum, row_corr, n, row0, sq, sk, window_left,
                          window_right, softcap, tanh_in_scale, scale_log2, rows, lazy)
-        if const_expr(lazy):
+        if const_expr(order):
             # ptxas hoists the wait below to the top of the softmax (it may: the softmax touches no register of the
             # PV GEMM). A shared-memory store of a value that needs every exponential of the block keeps the
             # softmax ahead of it: ptxas keeps stores before wgmma waits.
