@@ -144,7 +144,7 @@ def _arch_tag(arch) -> str:
 
 def default_tiles(head_dim: int, head_dim_v: Optional[int] = None, arch="sm90", masked=True) -> tuple[int, int]:
     """(tile_m, tile_n) the forward kernel uses; larger head dims get narrower KV tiles to fit shared memory, and
-    unmasked attention up to head dim 128 wider ones (masked=False: no causal mask and no window)."""
+    unmasked attention up to head dim 96 wider ones (masked=False: no causal mask and no window)."""
     d = max(head_dim, head_dim_v or head_dim)
     if d > 256:
         raise ValueError(f"head_dim={d} unsupported (at most 256)")
