@@ -112,7 +112,7 @@ def test_fwd_sm90_variant_table_is_consistent():
         assert (cfg["tile_m"], cfg["tile_n"]) == metadata.default_tiles(variant[1], arch="sm_90a",
                                                                        masked=variant[2] != "none"), variant
         assert cfg["pack_gqa"] == metadata.KERNELS_PACK_GQA
-        assert cfg["smem_bytes"] <= 227 * 1024 - 2048, (variant, cfg)
+        assert cfg["smem_bytes"] <= m.SMEM_LIMIT - 2048, (variant, cfg)
         assert cfg["tile_n"] % 16 == 0 and cfg["stages"] >= 2
         names = [n for n, _ in m.SIGNATURE(variant)]
         assert len(names) == len(set(names))

@@ -176,6 +176,7 @@ _DEBUG = bool(int(__import__('os').environ.get('FWD_SM90_DEBUG', '0')))
 TIMELINE = bool(int(__import__('os').environ.get(TIMELINE_ENV, '0')))  # per-tile records (common_timeline.py)
 BUILD_ENV = (TIMELINE_ENV,)  # environment variables that change the compiled code: part of the build key
 NUM_THREADS = 384
+CONSUMER_WARPS = (NUM_THREADS - 128) // 32  # two consumer warpgroups after the producer's
 PRODUCER_REGS = 24
 SCHED_BARRIER = True  # ping-pong the two consumer warpgroups' GEMMs (head dims <= 128, as FlashAttention-3)
 SCHED_BARRIER_ID = 1  # named barriers 1 and 2 (0 is __syncthreads)
@@ -197,10 +198,10 @@ def tile_config(variant):
     stages = max(2, min(MAX_STAGES, (SMEM_BUDGET - q_bytes) // stage_bytes))
     # A second Q buffer lets the producer load the next tile's Q while this tile still computes. Measured on an H100
     # (bf16, D=128, same process): +5-8 % on causal dense / 16x2048 causal / packed-train (short tiles), but -6 % on
-    # dense non-causal (long tiles gain nothing and lose L1), so masked variants get two where they fit. D = 128
-    # without a mask too since its 128-key tiles: there two Q stages were 1.3 % faster than one (H200, before
-    # order_pv).
-    q_stages = 2 if (mask != "none" or d == 128) and 2 * q_bytes + stages * stage_bytes <= SMEM_BUDGET else 1
+    # dense non-causal (long tiles gain nothing and lose L1), so variants with the masked tile shape get two where
+    # they fit; that includes D = 128 without a mask since its 128-key tiles (there two Q stages were 1.3 % faster
+    # than one, H200, before order_pv), but not the wider unmasked tiles.
+    q_stages = 2 if tile_n == TILE_N[d] and 2 * q_bytes + stages * stage_bytes <= SMEM_BUDGET else 1
     return {"tile_m": TILE_M, "tile_n": tile_n, "stages": stages, "q_stages": q_stages, "pack_gqa": True,
             "smem_bytes": q_stages * q_bytes + stages * stage_bytes}
 
@@ -303,7 +304,7 @@ class FwdSm90:
             mbar_tile: cute.struct.MemRange[cutlass.Int64, 2 * TILE_STAGES]
             tile_info: cute.struct.MemRange[Int32, TILE_INFO * TILE_STAGES]
             # One word per consumer warp (overlapped_block's order_slot; in the padding before sQ's alignment).
-            order_slots: cute.struct.MemRange[Float32, 8]
+            order_slots: cute.struct.MemRange[Float32, CONSUMER_WARPS]
             sQ: cute.struct.Align[cute.struct.MemRange[self.dtype, cute.cosize(sQ_layout)], 1024]
             sK: cute.struct.Align[cute.struct.MemRange[self.dtype, cute.cosize(sK_layout)], 1024]
             sV: cute.struct.Align[cute.struct.MemRange[self.dtype, cute.cosize(sV_layout)], 1024]
@@ -403,7 +404,7 @@ class FwdSm90:
             # tile's Q stage (128 * Dv/2 floats = the stage's 128 * D bf16/fp16 values), its row maxima and sums.
             sMerge = cute.make_tensor(cute.recast_ptr(storage.sQ.data_ptr(), dtype=Float32), self.merge_layout())
             sStats = storage.merge_stats.get_tensor(cute.make_layout((2, MERGE_ROWS, 128)))
-            sOrder = storage.order_slots.get_tensor(cute.make_layout(8))
+            sOrder = storage.order_slots.get_tensor(cute.make_layout(CONSUMER_WARPS))
             self.consumer(tiled_mma_qk, tiled_mma_pv, sQ, sK, sV, sTile, sMerge, sStats, sOrder, pipe_q, pipe_k,
                           pipe_v, pipe_tile, tma_o, mOt, mO, mLSE, mOp, mLSEp, softmax_scale,
                           softcap, window_left, window_right, pack_gqa, tidx - 128, tile_counter)
