@@ -130,9 +130,10 @@ def varlen_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, *, max_seqlen_q, max_s
         (CTA c takes tiles c, c + grid, ...), "single-tile" (one CTA per tile). Kernel path only.
       deterministic: gradients bit-identical from run to run on the kernel path. False (default): for
         head_dim 64, 96 and 128 one backward kernel makes dK, dV and dQ, adding dQ's pieces into a float32
-        buffer with atomics (faster; dQ's last bits depend on their order), unless the sequences average under
-        ~128 tokens (the buffer would outgrow q, out and dout). True, and every other case: two kernels (three
-        at head_dim 192 / 256) that each sum in a fixed order. The reference path is deterministic either way.
+        buffer with atomics (faster; dQ's last bits depend on their order); for 192 and 256 one kernel makes dK
+        and adds dQ that way, another makes dV; unless the sequences average under ~128 tokens (the buffer would
+        outgrow q, out and dout). True, and those cases: two kernels (three at head_dim 192 / 256) that each sum
+        in a fixed order. The reference path is deterministic either way.
 
     Gradients: on the kernel path the backward runs on the SM90 backward kernels (every forward variant).
     A kernel library without the backward variant (a reduced build) gives the reference's gradient, recomputed

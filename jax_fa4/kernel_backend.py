@@ -322,13 +322,18 @@ def _one_kernel_backward_pays(config, tile_q):
 
 def _backward_launches(config, deterministic=True):
     """[(target, entry, outputs)] of the backward kernels for this call, or a sentence saying why there are none.
-    Not deterministic, where built (D = 64 / 96 / 128) and where it pays (`_one_kernel_backward_pays`): one
-    launch makes dK, dV and dQ (atomically added in float32). Otherwise dQ is one launch; dK and dV are one launch
-    up to D = 128 and one each beyond (bwd_dkdv_sm90.PASSES)."""
+    Not deterministic, where built and where it pays (`_one_kernel_backward_pays`): one launch makes dK, dV and dQ
+    (D = 64 / 96 / 128; dQ atomically added in float32), or at D = 192 / 256 one makes dK and dQ and one dV.
+    Otherwise dQ is one launch; dK and dV are one launch up to D = 128 and one each beyond
+    (bwd_dkdv_sm90.PASSES)."""
     if not deterministic:
         fused = _variant_entry("bwd_dkdv_sm90", config, "_dkdvdq")
         if fused[0] is not None and _one_kernel_backward_pays(config, fused[1]["config"]["tile_q"]):
             return [fused + ("dkdvdq",)]
+        dkdq, dv = (_variant_entry("bwd_dkdv_sm90", config, "_" + name) for name in ("dkdq", "dv"))
+        if dkdq[0] is not None and dv[0] is not None and \
+                _one_kernel_backward_pays(config, dkdq[1]["config"]["tile_q"]):
+            return [dkdq + ("dkdq",), dv + ("dv",)]
     dq = _variant_entry("bwd_dq_sm90", config)
     if dq[0] is None:
         return dq[1]
@@ -376,18 +381,30 @@ def to_chunk_rows(x, cu_q, len_q, tile_q, rows, fill):
 
 
 def dq_from_accum(acc, cu_q, len_q, tile_q, total_q):
-    """dQ [total_q, H, D] (float32, unscaled) from bwd_dkdv_sm90's "dkdvdq" accumulator acc [H, rows, D], in XLA
-    (what bwd_dq_convert_sm90 does, its tests' twin and the fallback where that kernel is not built): chunks
+    """dQ [total_q, H, D] (float32, unscaled) from the accumulator acc [H, rows, D] of bwd_dkdv_sm90's dQ passes,
+    in XLA (what bwd_dq_convert_sm90 does, its tests' twin and the fallback where that kernel is not built): chunks
     of tile_q * D floats, query block m of sequence b at row (cu_q[b] + b tile_q) // tile_q * tile_q + m tile_q,
-    each stored as the two consumer warpgroups' wgmma accumulators (columns [0, D/2) then [D/2, D)) in register
-    order: float 512 c + 4 t + 2 h + k of a half is thread t's register 4 c + 2 h + k, which wgmma's m64
-    accumulator puts, for thread t = 32 w + 4 r + l, at row 16 w + 8 h + r, column 8 c + 2 l + k.
+    each stored as the two consumer warpgroups' wgmma accumulators (one half each) in register order: float
+    512 c + 4 t + 2 h + k of a half is thread t's register 4 c + 2 h + k, which wgmma's m64 accumulator puts, for
+    thread t = 32 w + 4 r + l, at row 16 w + 8 h + r, column 8 c' + 2 l + k of its c'-th column block.
+    tile_q = 64 ("dkdvdq", dQ): rows are queries, half u has columns [u D/2, (u+1) D/2), c' = c.
+    tile_q = 32 ("dkdq", dQ^T): rows are head dims; D a multiple of 128: half u has row blocks 2 m + u and every
+    query (c = 4 m + query // 8), else the queries [16 u, 16 u + 16) of every row block m (c = 2 m + query % 16 // 8).
     Rows no sequence uses (past cu_q[B], or past seqused) get 0."""
     heads, rows, d = acc.shape
-    assert tile_q == 64, "one m64 wgmma row block per query block"
-    # [H, chunk, half, c, w, r, l, h, k] -> [H, chunk, w, h, r, half, c, l, k] = [H, rows, D]
-    acc = acc.reshape(heads, rows // 64, 2, d // 16, 4, 8, 4, 2, 2)
-    acc = acc.transpose(0, 1, 4, 7, 5, 2, 3, 6, 8).reshape(heads, rows, d)
+    chunks = rows // tile_q
+    if tile_q == 64:
+        # [H, chunk, half, c, w, r, l, h, k] -> [H, chunk, w, h, r, half, c, l, k] = [H, rows, D]
+        acc = acc.reshape(heads, chunks, 2, d // 16, 4, 8, 4, 2, 2).transpose(0, 1, 4, 7, 5, 2, 3, 6, 8)
+    elif d % 128 == 0:
+        assert tile_q == 32, tile_q
+        # [H, chunk, half, m, n, w, r, l, h, k] -> [H, chunk, (n, l, k) = query, (m, half, w, h, r) = dim]
+        acc = acc.reshape(heads, chunks, 2, d // 128, 4, 4, 8, 4, 2, 2).transpose(0, 1, 4, 7, 9, 3, 2, 5, 8, 6)
+    else:
+        assert tile_q == 32 and d % 64 == 0, (tile_q, d)
+        # [H, chunk, half, m, n, w, r, l, h, k] -> [H, chunk, (half, n, l, k) = query, (m, w, h, r) = dim]
+        acc = acc.reshape(heads, chunks, 2, d // 64, 2, 4, 8, 4, 2, 2).transpose(0, 1, 2, 4, 7, 9, 3, 5, 8, 6)
+    acc = acc.reshape(heads, rows, d)
     row, valid = _chunk_rows(cu_q, len_q, tile_q, total_q)
     dq = jnp.take(acc, jnp.where(valid, row, 0), axis=1)  # [H, total_q, D]
     return jnp.where(valid[None, :, None], dq, 0.0).transpose(1, 0, 2)
@@ -403,11 +420,11 @@ def _chunk_table(cu_q, len_q, tile_q, rows):
 
 
 def _dq_from_accum_kernel(acc, cu_q, len_q, tile_q, config, dtype):
-    """dq [total_q, H, D] in `dtype` = softmax_scale * the "dkdvdq" accumulator, by bwd_dq_convert_sm90 where its
-    variant is built (dq_from_accum, the XLA twin, otherwise)."""
+    """dq [total_q, H, D] in `dtype` = softmax_scale * the accumulator of a dQ pass, by bwd_dq_convert_sm90 where
+    its variant is built (dq_from_accum, the XLA twin, otherwise)."""
     tag = f"{DTYPE_TAGS.get(jnp.dtype(dtype))}_d{acc.shape[2]}"
     target = ffi.target("bwd_dq_convert_sm90", tag, arch())
-    if target is None or tile_q != 64:
+    if target is None:
         return (dq_from_accum(acc, cu_q, len_q, tile_q, config.total_q) * np.float32(config.softmax_scale)
                 ).astype(dtype)
     start, used = _chunk_table(cu_q, len_q, tile_q, acc.shape[1])
@@ -425,7 +442,8 @@ def varlen_backward(q, k, v, out, lse, dout, dlse, cu_seqlens_q, cu_seqlens_k, s
     Lengths are read by the same rules as `varlen_forward`. deterministic=True: bwd_dq_sm90, then bwd_dkdv_sm90,
     each summing its gradient inside one CTA in a fixed order, so the result is bit-identical from run to run.
     deterministic=False: where its variant is built, one bwd_dkdv_sm90 "dkdvdq" launch that also adds dQ into a
-    float32 accumulator with atomics (fewer GEMMs; dQ's last bits vary between runs), else as True.
+    float32 accumulator with atomics (fewer GEMMs; dQ's last bits vary between runs), at D = 192 / 256 a "dkdq"
+    launch that does so beside dK and a "dv" launch; else as True.
     Gradients of rows no sequence uses are 0.
     """
     launches = _backward_launches(config, deterministic)
@@ -454,12 +472,14 @@ def varlen_backward(q, k, v, out, lse, dout, dlse, cu_seqlens_q, cu_seqlens_k, s
         rows = _chunk_layout_rows(config, tile_q)
         chunked = operands[:4] + (to_chunk_rows(lse2, cu_q, len_q, tile_q, rows, np.inf),
                                   to_chunk_rows(dsum, cu_q, len_q, tile_q, rows, 0.0)) + operands[6:]
-        if outputs == "dkdvdq":
+        if outputs in ("dkdvdq", "dkdq"):  # "dkdq" leaves dv unwritten: the "dv" launch makes it
             dk, dv, dq_accum, _ = jax.ffi.ffi_call(
                 target, (jax.ShapeDtypeStruct(k.shape, k.dtype), jax.ShapeDtypeStruct(v.shape, v.dtype),
                          jax.ShapeDtypeStruct((q.shape[1], rows, q.shape[2]), jnp.float32), _TILE_COUNTER),
                 vmap_method="sequential")(*chunked, _block_prefix(len_k, entry["config"]["ticket_keys"]), **scalars)
-            grads.update(dq=_dq_from_accum_kernel(dq_accum, cu_q, len_q, tile_q, config, q.dtype), dk=dk, dv=dv)
+            grads.update(dq=_dq_from_accum_kernel(dq_accum, cu_q, len_q, tile_q, config, q.dtype), dk=dk)
+            if outputs == "dkdvdq":
+                grads["dv"] = dv
             continue
         dk, dv, _ = jax.ffi.ffi_call(
             target, (jax.ShapeDtypeStruct(k.shape, k.dtype), jax.ShapeDtypeStruct(v.shape, v.dtype), _TILE_COUNTER),

@@ -111,11 +111,12 @@ def _check(res, dtype_name):
     return problems
 
 
-# Every variant on the default path (deterministic=False: at D = 64 / 96 / 128 the one-kernel backward with atomic
-# dQ), and those head dims once more with deterministic=True (the two fixed-order kernels D = 192 / 256 use anyway).
+# Every variant on the default path (deterministic=False: dQ added atomically, at D = 64 / 96 / 128 by the one-kernel
+# backward, at D = 192 / 256 by the dK pass beside a dV pass), and once more with deterministic=True (the fixed-order
+# kernels: dQ, then dK and dV in one launch up to D = 128 and in two beyond).
 ONE_KERNEL_HEAD_DIMS = (64, 96, 128)
 BACKWARD_CASES = ([(dt, d, mk, False) for dt, d, mk in itertools.product(DTYPES, HEAD_DIMS, MASKS)]
-                  + [(dt, d, mk, True) for dt, d, mk in itertools.product(DTYPES, ONE_KERNEL_HEAD_DIMS, MASKS)])
+                  + [(dt, d, mk, True) for dt, d, mk in itertools.product(DTYPES, HEAD_DIMS, MASKS)])
 
 
 @pytest.mark.gpu
@@ -133,9 +134,10 @@ def test_backward_matches_oracle(dtype_name, d, mask, deterministic):
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("d", HEAD_DIMS)
-def test_default_backward_is_one_kernel_with_atomic_dq_up_to_d128(d):
-    """deterministic=False (the default) runs the dkdvdq pass alone at D = 64 / 96 / 128, masked or not, grouped
-    KV heads or not; True runs the two kernels (three at D = 192 / 256, whatever the flag)."""
+def test_default_backward_adds_dq_atomically(d):
+    """deterministic=False (the default) runs the dkdvdq pass alone at D = 64 / 96 / 128 and the dkdq and dv passes
+    at D = 192 / 256, masked or not, grouped KV heads or not; True runs the fixed-order kernels (two, or three at
+    D = 192 / 256)."""
     def launches(num_kv_heads, causal, deterministic=False):
         q = jnp.zeros((300, 8, d), jnp.bfloat16)
         k = jnp.zeros((300, num_kv_heads, d), jnp.bfloat16)
@@ -144,7 +146,7 @@ def test_default_backward_is_one_kernel_with_atomic_dq_up_to_d128(d):
         return [launch[2] for launch in kernel_backend._backward_launches(config, deterministic=deterministic)]
 
     fixed_order = ["dq", "dkdv"] if d in ONE_KERNEL_HEAD_DIMS else ["dq", "dk", "dv"]
-    default = ["dkdvdq"] if d in ONE_KERNEL_HEAD_DIMS else fixed_order
+    default = ["dkdvdq"] if d in ONE_KERNEL_HEAD_DIMS else ["dkdq", "dv"]
     assert launches(8, True) == default
     assert launches(2, False) == default
     assert launches(2, True) == default
@@ -152,9 +154,9 @@ def test_default_backward_is_one_kernel_with_atomic_dq_up_to_d128(d):
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("dtype_name,d", list(itertools.product(DTYPES, ONE_KERNEL_HEAD_DIMS)))
+@pytest.mark.parametrize("dtype_name,d", list(itertools.product(DTYPES, HEAD_DIMS)))
 def test_dq_convert_kernel_equals_its_xla_twin(dtype_name, d):
-    """bwd_dq_convert_sm90 (unpermute, scale, cast the one-kernel backward's float32 dQ buffer) against
+    """bwd_dq_convert_sm90 (unpermute, scale, cast the float32 dQ buffer of the dkdvdq / dkdq pass) against
     kernel_backend.dq_from_accum on a random buffer: bit for bit, on a ragged batch with an empty sequence, a
     one-row one, seqused below the length and rows past cu_seqlens[-1] (those rows must come out 0, not poison)."""
     dtype = DTYPES[dtype_name]
@@ -162,14 +164,16 @@ def test_dq_convert_kernel_equals_its_xla_twin(dtype_name, d):
     used = np.array([70, 0, 1, 50, 129, 200], np.int32)
     cu = jnp.asarray(np.concatenate([[0], np.cumsum(lens)]), jnp.int32)
     total_q = int(lens.sum()) + 9
-    rows = (total_q // 64 + len(lens) + 1) * 64
+    tile_q = 64 if d in ONE_KERNEL_HEAD_DIMS else 32  # the query block of the pass that adds dQ
+    rows = (total_q // tile_q + len(lens) + 1) * tile_q
     acc = jax.random.normal(jax.random.PRNGKey(4), (3, rows, d), jnp.float32)
     config = validation.check_varlen(jnp.zeros((total_q, 3, d), dtype), jnp.zeros((total_q, 1, d), dtype),
                                      jnp.zeros((total_q, 1, d), dtype), cu, cu, max_seqlen_q=256,
                                      max_seqlen_k=256)
     assert kernel_backend.ffi.target("bwd_dq_convert_sm90", f"{dtype_name}_d{d}", "sm_90a") is not None
-    got = jax.jit(lambda a: kernel_backend._dq_from_accum_kernel(a, cu, jnp.asarray(used), 64, config, dtype))(acc)
-    want = (kernel_backend.dq_from_accum(acc, cu, jnp.asarray(used), 64, total_q)
+    got = jax.jit(lambda a: kernel_backend._dq_from_accum_kernel(a, cu, jnp.asarray(used), tile_q, config,
+                                                                  dtype))(acc)
+    want = (kernel_backend.dq_from_accum(acc, cu, jnp.asarray(used), tile_q, total_q)
             * np.float32(config.softmax_scale)).astype(dtype)
     np.testing.assert_array_equal(np.asarray(got.astype(jnp.float32)), np.asarray(want.astype(jnp.float32)))
 

@@ -201,7 +201,7 @@ def test_caller_metadata_left_unpacked_by_the_rule_warns(monkeypatch):
 
 
 def _accumulate_like_the_kernel(dq, cu_q, len_q, tile_q, rows):
-    """What bwd_dkdv_sm90's "dkdvdq" pass leaves in dq_accum for the gradient dq [total_q, H, D], written
+    """What bwd_dkdv_sm90's dQ passes leave in dq_accum for the gradient dq [total_q, H, D], written
     element by element at the floats dq_accum_model.accum_float names."""
     total_q, heads, d = dq.shape
     acc = np.zeros((heads, rows * d), np.float32)
@@ -214,17 +214,18 @@ def _accumulate_like_the_kernel(dq, cu_q, len_q, tile_q, rows):
     return acc.reshape(heads, rows, d)
 
 
-@pytest.mark.parametrize("d", [64, 96, 128])  # every head dim with a "dkdvdq" pass
-def test_dq_from_accum_undoes_the_kernel_layout(d):
+@pytest.mark.parametrize("d,tile_q", [(64, 64), (96, 64), (128, 64), (192, 32), (256, 32)])  # every dQ pass
+def test_dq_from_accum_undoes_the_kernel_layout(d, tile_q):
     rng = np.random.default_rng(3)
     lens = np.array([70, 0, 1, 64, 130], np.int32)
     used = np.array([70, 0, 1, 50, 129], np.int32)
     cu = np.concatenate([[0], np.cumsum(lens)]).astype(np.int32)
     total_q = int(cu[-1]) + 5  # rows past the last sequence
     dq = rng.standard_normal((total_q, 3, d)).astype(np.float32)
-    rows = (total_q // 64 + len(lens) + 1) * 64
-    acc = _accumulate_like_the_kernel(dq, cu, used, 64, rows)
-    got = np.asarray(kernel_backend.dq_from_accum(jnp.asarray(acc), jnp.asarray(cu), jnp.asarray(used), 64, total_q))
+    rows = (total_q // tile_q + len(lens) + 1) * tile_q
+    acc = _accumulate_like_the_kernel(dq, cu, used, tile_q, rows)
+    got = np.asarray(kernel_backend.dq_from_accum(jnp.asarray(acc), jnp.asarray(cu), jnp.asarray(used), tile_q,
+                                                  total_q))
     want = np.zeros_like(dq)
     for b in range(len(lens)):
         want[cu[b]:cu[b] + used[b]] = dq[cu[b]:cu[b] + used[b]]
@@ -303,6 +304,27 @@ def test_one_kernel_backward_only_where_it_pays(monkeypatch):
     assert launches(batch=4, total_q=4 * 8192, window_left=100) == ["dkdvdq"]
     assert [out for _, _, out in kernel_backend._backward_launches(_config(batch=4, total_q=4 * 8192))] == \
         ["dq", "dkdv"]  # deterministic
+
+
+def test_dq_pass_beside_dv_pass_at_large_head_dims(monkeypatch):
+    """Where no one-kernel (dkdvdq) variant is built (D = 192 / 256), deterministic=False takes the dkdq pass (dK
+    and atomic dQ) and the dv pass where the padded dQ buffer pays, else the three fixed-order kernels."""
+    built = {"bwd_dq_sm90", "bwd_dkdv_sm90_dkdq", "bwd_dkdv_sm90_dk", "bwd_dkdv_sm90_dv"}
+
+    def entry(module, config, suffix=""):
+        name = f"{module}{suffix}"
+        return (name if name in built else None), ({"config": {"tile_q": 32, "tile_k": 128}} if name in built
+                                                   else f"{name} not built")
+    monkeypatch.setattr(kernel_backend, "_variant_entry", entry)
+
+    def launches(deterministic=False, **kw):
+        return [out for _, _, out in kernel_backend._backward_launches(_config(head_dim=256, head_dim_v=256, **kw),
+                                                                        deterministic=deterministic)]
+
+    assert launches(batch=4, total_q=4 * 8192) == ["dkdq", "dv"]
+    assert launches(batch=4, total_q=4 * 8192, causal=True, window_right=0) == ["dkdq", "dv"]
+    assert launches(batch=300, total_q=300 * 20) == ["dq", "dk", "dv"]  # 20-token sequences: chunks mostly padding
+    assert launches(deterministic=True, batch=4, total_q=4 * 8192) == ["dq", "dk", "dv"]
 
 
 def test_backward_ticket_count_matches_the_kernels_pairs():

@@ -107,6 +107,14 @@ def st_shared_b32(address: Int32, value: Int32, *, loc=None, ip=None):
 
 
 @dsl_user_op
+def st_shared_b16(address: Int32, value: Int32, *, loc=None, ip=None):
+    """shared[address .. +2 bytes] = the low 16 bits of value (a 32-bit shared-window address)."""
+    llvm.inline_asm(None, [Int32(address).ir_value(loc=loc, ip=ip), Int32(value).ir_value(loc=loc, ip=ip)],
+                    "{ .reg .b16 lo, hi; mov.b32 {lo, hi}, $1; st.shared.b16 [$0], lo; }", "r,r",
+                    has_side_effects=True, is_align_stack=False, asm_dialect=llvm.AsmDialect.AD_ATT)
+
+
+@dsl_user_op
 def copy_shared_to_global_16b(src: Int32, dst: Int64, *, loc=None, ip=None):
     """global[dst .. +16] = shared[src .. +16] (both 16-byte aligned), one vector load and one vector store."""
     llvm.inline_asm(None, [Int32(src).ir_value(loc=loc, ip=ip), Int64(dst).ir_value(loc=loc, ip=ip)],

@@ -1,11 +1,14 @@
-"""SM90 (Hopper) varlen attention backward: dK and dV, and in its "dkdvdq" pass dQ too.
+"""SM90 (Hopper) varlen attention backward: dK and dV, and in its "dkdvdq" / "dkdq" passes dQ too.
 
 A CTA owns a block of TILE_K keys of one KV head and streams, for every query head sharing that KV head (GQA),
 the query blocks that can see those keys; dK and dV are summed in registers over all of them in a fixed order and
 written once. The "dkdv" / "dk" / "dv" passes leave dQ to bwd_dq_sm90 (no atomics: bit-identical gradients, at the
 price of recomputing S and dP there, 7 GEMMs per block pair). The "dkdvdq" pass also computes dQ = dS K for each
 query block and adds it into a zeroed float32 accumulator with vector reductions (5 GEMMs per block pair; the order
-of the additions, so dQ's last bits, varies from run to run); the caller unpermutes, scales and casts it.
+of the additions, so dQ's last bits, varies from run to run); the caller unpermutes, scales and casts it. At
+D = 192 / 256, where dK and dV do not fit the registers together, the "dkdq" pass adds dQ beside dK and the "dv"
+pass makes dV (6 GEMMs per block pair instead of the deterministic path's 8): fwd+bwd kernel time -8 to -10 % at
+D = 256 (dense 4x8192 causal and full), -6 % on packed-train, -2.4 % at D = 192 causal (H200).
 
 Host-function arguments, in order (= SIGNATURE(variant); tensors compact row-major, extents dynamic except D):
     q [total_q, H, D], k [total_k, Hk, D], v [total_k, Hk, D], dout [total_q, H, D] in,
@@ -16,7 +19,7 @@ Host-function arguments, in order (= SIGNATURE(variant); tensors compact row-maj
     cu_seqlens_q [B+1], cu_seqlens_k [B+1], seqlen_q [B], seqlen_k [B] (used lengths), block_prefix [B+1] in
     (block_prefix[b] = sum over b' < b of ceil(seqlen_k[b'] / TICKET_KEYS): pairs of key blocks),
     dk [total_k, Hk, D] out, dv [total_k, Hk, D] out (a "dk" / "dv" pass variant writes only that one),
-    "dkdvdq" only: dq_accum [H, rows, D] f32, zeroed by the caller: query block m of sequence b is added to the
+    "dkdvdq" / "dkdq" only: dq_accum [H, rows, D] f32, zeroed by the caller: query block m of sequence b is added to the
     TILE_Q * D floats at the same row of head h (chunks of different sequences never overlap), in register order
     (bwd_dq_convert_sm90 undoes it, scales and casts; kernel_backend.dq_from_accum is its XLA twin),
     tile_counter [1] i32, zeroed by the caller (the tile tickets),
@@ -32,6 +35,12 @@ Math per query block, all transposed so that P^T and dS^T are register A operand
     dkdvdq: dS^T goes to shared memory (two buffers, one barrier of the two consumer warpgroups per block), each
     warpgroup computes one half of D of dQ = dS K (SS wgmma; issued before dK's) and adds its accumulator
     registers to dq_accum with 16-byte vector reductions (red.global.add.v4.f32) while dK's GEMM runs.
+    dkdq: the same with dQ^T = K^T dS^T (32-query blocks are too short to be an m64 wgmma's rows), the warpgroups
+    on alternate 64-row blocks of D (D = 256) or on the two 16-query halves (D = 192); dq_accum holds dQ^T's
+    registers in the same register order (bwd_dq_convert_sm90.accum_cells). Only 8-10 % faster at D = 256 for a
+    quarter fewer GEMMs; the likely limit (counted, not profiled): with 32-query blocks each SS wgmma re-reads a
+    64-key operand for half the work of a 64-query block, ~38 bytes of shared memory per kFLOP against ~24 in the
+    D = 128 dkdvdq pass, and the 16-query halves at D = 192 read K^T in both warpgroups (-2.4 % there).
     Epilogue: dk = scale * dK, dv = dV for keys < seqlen_k; rows no sequence uses are zeroed by the producer's
     idle warps.
     Instruction count: the element loop is compiled once per softcap case (p_and_ds) and dS^T is stored with
@@ -71,9 +80,11 @@ HEAD_DIMS = (64, 96, 128, 192, 256)
 MASKS = ("none", "causal", "local")
 # What one launch computes: both gradients where their two fp32 accumulators fit the registers (D <= 128);
 # for D >= 192 they do not (2 x 64 x D / 128 threads >= 192 registers each), so one launch makes dK and
-# another dV (dV's pass skips the dP^T GEMM and the dS math). "dkdvdq" adds dQ (D <= 128: its accumulator fits).
-PASSES = {64: ("dkdv", "dkdvdq"), 96: ("dkdv", "dkdvdq"), 128: ("dkdv", "dkdvdq"), 192: ("dk", "dv"),
-          256: ("dk", "dv")}
+# another dV (dV's pass skips the dP^T GEMM and the dS math). "dkdvdq" adds dQ (D <= 128: its accumulator fits);
+# "dkdq" adds dQ to dK's pass at D >= 192, as dQ^T = K^T dS^T (32-query blocks are too short for an m64 dQ).
+PASSES = {64: ("dkdv", "dkdvdq"), 96: ("dkdv", "dkdvdq"), 128: ("dkdv", "dkdvdq"), 192: ("dk", "dv", "dkdq"),
+          256: ("dk", "dv", "dkdq")}
+DQ_PASSES = ("dkdvdq", "dkdq")  # the passes that add dQ into a float32 buffer (SIGNATURE's dq_accum)
 VARIANTS = tuple((dt, d, mk, ps) for dt in DTYPES for d in HEAD_DIMS for mk in MASKS for ps in PASSES[d])
 CI_VARIANTS = (("bf16", 128, "causal", "dkdv"), ("bf16", 128, "causal", "dkdvdq"))
 
@@ -81,6 +92,7 @@ TILE_K = 128  # keys per tile (2 consumer warpgroups x 64)
 TILE_Q = {64: 64, 96: 64, 128: 64, 192: 32, 256: 32}  # queries per streamed block
 TICKET_KEYS = 2 * TILE_K  # keys per tile ticket: a pair of key blocks (BwdDkdvSm90.tile_at)
 SMEM_BUDGET = 200 * 1024
+SMEM_LIMIT = 227 * 1024  # what an SM90 CTA may hold
 NUM_THREADS = 384
 PRODUCER_REGS = 24
 CONSUMER_REGS = 240
@@ -98,12 +110,15 @@ def tile_config(variant):
     kv_bytes = 2 * TILE_K * d * itemsize       # K and V of the tile
     stage_bytes = 2 * tile_q * d * itemsize + 2 * tile_q * 4  # Q and dO, and their rows' lse2 and dsum
     # dkdvdq: dS^T in two buffers; 2 Q/dO stages (3 measured 1.5 % slower on an H200, causal 4x8192)
-    dq_bytes = 2 * TILE_K * tile_q * itemsize if pass_ == "dkdvdq" else 0
-    max_stages = 2 if pass_ == "dkdvdq" else 3
+    dq_bytes = 2 * TILE_K * tile_q * itemsize if pass_ in DQ_PASSES else 0
+    max_stages = 2 if pass_ in DQ_PASSES else 3
     # A second K/V stage loads the next key block while this one's last query blocks run: D = 96 dkdvdq 1-3 %
     # faster. Not past SMEM_BUDGET: the same at 225 KiB (D = 128) made that pass 5-9 % slower (H200).
     kv_stages = 2 if 2 * kv_bytes + max_stages * stage_bytes + dq_bytes <= SMEM_BUDGET else 1
-    stages = max(1, min(max_stages, (SMEM_BUDGET - kv_stages * kv_bytes - dq_bytes) // stage_bytes))
+    # dkdq at D = 256 needs 209 KiB for a second Q / dO stage; with one, every block's loads would wait for the
+    # previous block's GEMMs
+    budget = SMEM_LIMIT if pass_ == "dkdq" else SMEM_BUDGET
+    stages = max(1, min(max_stages, (budget - kv_stages * kv_bytes - dq_bytes) // stage_bytes))
     return {"tile_k": TILE_K, "tile_q": tile_q, "ticket_keys": TICKET_KEYS, "kv_stages": kv_stages, "stages": stages,
             "smem_bytes": kv_stages * kv_bytes + stages * stage_bytes + dq_bytes}
 
@@ -114,7 +129,7 @@ def variant_name(variant):
 
 
 def SIGNATURE(variant):
-    dq = [("dq_accum", "scratch_zero")] if variant[3] == "dkdvdq" else []
+    dq = [("dq_accum", "scratch_zero")] if variant[3] in DQ_PASSES else []
     return [
         ("q", "in"), ("k", "in"), ("v", "in"), ("dout", "in"), ("lse2", "in"), ("dsum", "in"),
         ("cu_q", "in"), ("cu_k", "in"), ("seq_q", "in"), ("seq_k", "in"), ("block_prefix", "in"),
@@ -128,9 +143,11 @@ class BwdDkdvSm90:
     def __init__(self, variant):
         dtype_name, d, mask, pass_ = variant
         cfg = tile_config(variant)
-        self.want_dk = pass_ in ("dkdv", "dk", "dkdvdq")
+        self.want_dk = pass_ in ("dkdv", "dk", "dkdvdq", "dkdq")
         self.want_dv = pass_ in ("dkdv", "dv", "dkdvdq")
-        self.want_dq = pass_ == "dkdvdq"
+        self.want_dq = pass_ in DQ_PASSES
+        # dQ^T = K^T dS^T where a query block is shorter than one m64 wgmma (D >= 192)
+        self.dq_transposed = self.want_dq and cfg["tile_q"] < 64
         self.dtype = DTYPES[dtype_name]
         self.hdim = d
         self.mask = mask
@@ -149,17 +166,27 @@ class BwdDkdvSm90:
 
     def make_mma_dq(self):
         """dQ = dS K: [TILE_Q, D], warpgroup w computes columns [w D/2, (w+1) D/2); dS (query index contiguous)
-        and K (D contiguous) are both MN-major in smem."""
-        return sm90_utils.make_trivial_tiled_mma(
-            self.dtype, self.dtype, warpgroup.OperandMajorMode.MN, warpgroup.OperandMajorMode.MN, Float32,
-            (1, 2, 1), (64, self.hdim // 2))
+        and K (D contiguous) are both MN-major in smem. Transposed (dq_transposed): dQ^T = K^T dS^T [D, TILE_Q],
+        the two warpgroups on alternate 64-row blocks of D where D is a multiple of 128, else on the two halves
+        of the queries; K^T (D contiguous) and dS^T (query index contiguous) are again both MN-major."""
+        mn = warpgroup.OperandMajorMode.MN
+        if const_expr(self.dq_transposed):
+            atoms = self.dq_atoms()
+            return sm90_utils.make_trivial_tiled_mma(self.dtype, self.dtype, mn, mn, Float32, atoms,
+                                                     (64, self.tile_q // atoms[1]))
+        return sm90_utils.make_trivial_tiled_mma(self.dtype, self.dtype, mn, mn, Float32, (1, 2, 1),
+                                                 (64, self.hdim // 2))
+
+    def dq_atoms(self):
+        """Warpgroup layout (M, N, K) of the transposed dQ GEMM (see make_mma_dq)."""
+        return (2, 1, 1) if self.hdim % 128 == 0 else (1, 2, 1)
 
     def kv_smem_layout(self):
         """K and V stages [TILE_K, D, kv_stages], K-major. dkdvdq reads K once more as the MN-major operand of
         dQ = dS K, each warpgroup D/2 of its columns, so there the swizzle atom may be at most D/2 wide (a wgmma
         operand cannot start inside one): 128-byte at D = 128, 64-byte at D = 64, 32-byte at D = 96. Elsewhere
         the widest that D allows."""
-        major = self.hdim // 2 if self.want_dq else self.hdim
+        major = self.hdim // 2 if self.want_dq and not self.dq_transposed else self.hdim
         atom = warpgroup.make_smem_layout_atom(
             sm90_utils.get_smem_layout_atom(LayoutEnum.ROW_MAJOR, self.dtype, major), self.dtype)
         return cute.tile_to_shape(atom, (self.tile_k, self.hdim, self.kv_stages), order=(0, 1, 2))
@@ -467,9 +494,14 @@ class BwdDkdvSm90:
             tiled_mma_dq = self.make_mma_dq()
             thr_dq = tiled_mma_dq.get_slice(tidx)
             wg_dq = tiled_mma_dq.get_slice(wg * 128)
-            tdQrdS = tiled_mma_dq.make_fragment_A(wg_dq.partition_A(sdS))
-            tdQrKt = tiled_mma_dq.make_fragment_B(wg_dq.partition_B(swap_first_modes(sK)))
-            acc_dQ = thr_dq.make_fragment_C(thr_dq.partition_shape_C((tq, d)))
+            if const_expr(self.dq_transposed):  # A = K^T [D, TILE_K], B = dS^T [TILE_Q, TILE_K]
+                tdQrA = tiled_mma_dq.make_fragment_A(wg_dq.partition_A(swap_first_modes(sK)))
+                tdQrB = tiled_mma_dq.make_fragment_B(wg_dq.partition_B(sdS))
+                acc_dQ = thr_dq.make_fragment_C(thr_dq.partition_shape_C((d, tq)))
+            else:  # A = dS [TILE_Q, TILE_K], B = K [D, TILE_K]
+                tdQrA = tiled_mma_dq.make_fragment_A(wg_dq.partition_A(sdS))
+                tdQrB = tiled_mma_dq.make_fragment_B(wg_dq.partition_B(swap_first_modes(sK)))
+                acc_dQ = thr_dq.make_fragment_C(thr_dq.partition_shape_C((tq, d)))
             rows_per_head = mdQ.shape[1]
 
         logit_scale, tanh_in_scale, scale_log2 = softmax_scales(softmax_scale, softcap)
@@ -523,7 +555,10 @@ class BwdDkdvSm90:
                                 self.store_ds(tdS, sdS, ds_buf)
                                 cute.arch.fence_proxy("async.shared", space="cta")
                                 cute.arch.barrier(barrier_id=DS_BARRIER, number_of_threads=256)
-                                gemm_ss(self.make_mma_dq(), acc_dQ, tdQrdS, tdQrKt, ds_buf, kv_state.index)
+                                if const_expr(self.dq_transposed):
+                                    gemm_ss(self.make_mma_dq(), acc_dQ, tdQrA, tdQrB, kv_state.index, ds_buf)
+                                else:
+                                    gemm_ss(self.make_mma_dq(), acc_dQ, tdQrA, tdQrB, ds_buf, kv_state.index)
                             if const_expr(self.want_dk):
                                 gemm_rs(self.make_mma_kv(), acc_dK, tdS, tKVrQt, q_state.index)
                             if const_expr(self.want_dq):
@@ -553,7 +588,13 @@ class BwdDkdvSm90:
             tile_state.advance()
 
     def ds_smem_layout(self):
-        """dS^T [TILE_Q, TILE_K] x 2 buffers, query index contiguous: the MN-major A operand of dQ = dS K."""
+        """dS^T [TILE_Q, TILE_K] x 2 buffers, query index contiguous: the MN-major A operand of dQ = dS K, or the
+        MN-major B operand of dQ^T = K^T dS^T, whose swizzle atom is then at most one warpgroup's queries wide."""
+        if const_expr(self.dq_transposed):
+            queries = self.tile_q // self.dq_atoms()[1]
+            atom = warpgroup.make_smem_layout_atom(
+                sm90_utils.get_smem_layout_atom(LayoutEnum.COL_MAJOR, self.dtype, queries), self.dtype)
+            return cute.tile_to_shape(atom, (self.tile_q, self.tile_k, 2), order=(1, 0, 2))
         return sm90_utils.make_smem_layout_a(LayoutEnum.COL_MAJOR, (self.tile_q, self.hdim, self.tile_k),
                                              self.dtype, 2)
 
@@ -584,17 +625,25 @@ class BwdDkdvSm90:
         the swizzled layout cost four instructions per store, ~80 per query block."""
         outer, swizzle = sdS.layout, self.ds_smem_layout().inner
         itemsize = self.dtype.width // 8
-        self.check_ds_layout(outer, swizzle)
+        if const_expr(not self.dq_transposed):
+            self.check_ds_layout(outer, swizzle)
         buf_bytes = cute.crd2idx((0, 0, 1), outer) * itemsize
         # (k0, q0) of consumer thread t (check_ds_layout checks the formula for every t), from a fresh read of
         # the thread index: computed here, not kept live across the loop
         t = thread_idx_here() - 128
         k0 = (t >> 7) * 64 + ((t >> 5) & 3) * 16 + ((t & 31) >> 2)
         q0 = (t & 3) * 2
-        b = swizzled_address(sdS.iterator.toint() + ds_buf * buf_bytes, outer, (q0, k0, 0), itemsize, swizzle)
+        base = sdS.iterator.toint() + ds_buf * buf_bytes
         words = cute.make_tensor(cute.recast_ptr(tdS.iterator, dtype=Int32), cute.make_layout(cute.size(tdS) // 2))
-        for p in cutlass.range_constexpr(cute.size(words)):
-            st_shared_b32((b ^ (16 * (p // 2))) + 1024 * (p % 2), words[p])
+        if const_expr(self.dq_transposed):
+            # 32-query blocks (D >= 192): each word through the swizzled layout, 8 a block
+            for p in cutlass.range_constexpr(cute.size(words)):
+                st_shared_b32(swizzled_address(base, outer, (q0 + 8 * (p // 2), k0 + 8 * (p % 2), 0), itemsize,
+                                               swizzle), words[p])
+        else:
+            b = swizzled_address(base, outer, (q0, k0, 0), itemsize, swizzle)
+            for p in cutlass.range_constexpr(cute.size(words)):
+                st_shared_b32((b ^ (16 * (p // 2))) + 1024 * (p % 2), words[p])
 
     @cute.jit
     def add_dq(self, acc_dQ, mdQ, chunk_offset: Int64, wg: Int32, tidx: Int32):
@@ -708,7 +757,7 @@ def compile_variant(variant, arch):
         raise ValueError(f"unsupported bwd_dkdv_sm90 variant {variant!r}; supported: dtype in {tuple(DTYPES)}, "
                          f"head_dim in {HEAD_DIMS}, mask in {MASKS}")
     dtype_name, d, _, pass_ = variant
-    if pass_ == "dkdvdq":
+    if pass_ in DQ_PASSES:
         args = backward_compile_args(DTYPES[dtype_name], d, ("k", "k", "q_accum"), chunked_rows=True,
                                      tile_counter=True)
         return cute.compile(BwdDkdvDqSm90(variant), *args, options=f"--gpu-arch {arch}")

@@ -1,16 +1,17 @@
-"""dQ of the one-kernel backward: bwd_dkdv_sm90's float32 accumulator, unpermuted, scaled and cast (SM90 layout).
+"""dQ of the atomic backward: bwd_dkdv_sm90's float32 accumulator, unpermuted, scaled and cast (SM90 layout).
 
-Why a kernel: bwd_dkdv_sm90's "dkdvdq" pass adds dQ into dq_accum in wgmma register order (each thread's four
-floats of one column block side by side, so its vector reductions fill whole cache lines). Undone by an XLA fusion
-(kernel_backend.dq_from_accum, still the host twin the tests compare against), the read of 4 bytes per element
-scattered over 16-byte groups ran at 2.5 TB/s: 322 us of packed-train's 4.4 ms forward + backward (H200). Here
-each CTA reads one chunk (64 query rows of one head) in 16-byte pieces as it was written, moves it through shared
-memory as packed 16-bit pairs, and writes whole rows of dq in 16-byte pieces.
+Why a kernel: bwd_dkdv_sm90's "dkdvdq" / "dkdq" passes add dQ (or dQ^T) into dq_accum in wgmma register
+order (each thread's four floats of one column block side by side, so its vector reductions fill whole cache
+lines). Undone by an XLA fusion (kernel_backend.dq_from_accum, still the host twin the tests compare against), the
+read of 4 bytes per element scattered over 16-byte groups ran at 2.5 TB/s: 322 us of packed-train's 4.4 ms
+forward + backward (H200). Here each CTA reads one chunk (one query block of one head: 64 rows, 32 at D >= 192)
+in 16-byte pieces as it was written, moves it through shared memory as 16-bit values (in pairs where the four
+floats hold two column pairs, one by one for dQ^T), and writes whole rows of dq in 16-byte pieces.
 
 Host-function arguments, in order (= SIGNATURE(variant); tensors compact row-major, extents dynamic except D):
-    dq_accum [H, rows, D] f32 in (chunk k of head h = the TILE_Q * D floats at row k TILE_Q; within it, column half
-    u (D/2 columns, one consumer warpgroup's), register 4 c + 2 e + j of thread t = 32 w + 4 r + l at float
-    u TILE_Q D / 2 + 512 c + 4 t + 2 e + j, which holds row 16 w + 8 e + r, column u D / 2 + 8 c + 2 l + j),
+    dq_accum [H, rows, D] f32 in (chunk k of head h = the T * D floats at row k T, T = TILE_Q[D]; within it,
+    warpgroup u's half (T D / 2 floats) holds its register 4 c + 2 e + j of thread t = 32 w + 4 r + l at float
+    u T D / 2 + 512 c + 4 t + 2 e + j: accum_cells says which row and column that is),
     chunk_start [rows / TILE_Q] i32 in (packed row of the chunk's row 0), chunk_used [rows / TILE_Q] i32 in (rows of
     the chunk that belong to a sequence, 0 for padding chunks), cu_q [B+1] i32 in, seq_q [B] i32 in (used lengths),
     dq [total_q, H, D] out (rows no sequence uses are zeroed), softmax_scale f32 (dq = scale * accumulator),
@@ -26,14 +27,15 @@ import cuda.bindings.driver as cuda
 
 from jax_fa4.kernels import bwd_dkdv_sm90
 from jax_fa4.kernels._abi import dynamic_dims, row_major
-from jax_fa4.kernels._sm90 import copy_shared_to_global_16b, ld_global_f32x4, pack_pair, st_shared_b32, \
-    zero_unused_rows
+from jax_fa4.kernels._sm90 import copy_shared_to_global_16b, ld_global_f32x4, pack_pair, st_shared_b16, \
+    st_shared_b32, zero_unused_rows
 
 DTYPES = {"bf16": cutlass.BFloat16, "fp16": cutlass.Float16}
-HEAD_DIMS = tuple(d for d, passes in bwd_dkdv_sm90.PASSES.items() if "dkdvdq" in passes)  # whose dQ it converts
+# whose dQ it converts: the head dims with a pass that adds dQ
+HEAD_DIMS = tuple(d for d, passes in bwd_dkdv_sm90.PASSES.items() if set(passes) & set(bwd_dkdv_sm90.DQ_PASSES))
 VARIANTS = tuple((dt, d) for dt in DTYPES for d in HEAD_DIMS)
 CI_VARIANTS = (("bf16", 128),)
-TILE_Q = 64  # rows per chunk: one m64 wgmma accumulator per consumer warpgroup
+TILE_Q = {d: bwd_dkdv_sm90.TILE_Q[d] for d in HEAD_DIMS}  # rows per chunk: the backward's query block
 THREADS = 256
 
 
@@ -49,13 +51,35 @@ def variant_name(variant):
     return f"{dtype}_d{d}"
 
 
-def accum_cell(f, d):
-    """(row, pair) of floats f, f + 1 (f a multiple of 4) of a chunk in dq_accum's register order: chunk row and
-    column pair (column // 2); floats f + 2, f + 3 belong to (row + 8, pair). Works on ints and DSL integers."""
-    half = f // (TILE_Q * d // 2)
-    g = f % (TILE_Q * d // 2)
+def transposed(d):
+    """Whether the backward adds dQ^T (D >= 192: 32-query blocks, bwd_dkdv_sm90's dq_transposed)."""
+    return TILE_Q[d] < 64
+
+
+def accum_cells(f, d):
+    """(row, column) in the chunk of floats f .. f + 3 (f a multiple of 4) of dq_accum's register order. Works
+    on ints and DSL integers. Warpgroup u's thread t = 32 w + 4 r + l holds, in registers 4 c .. 4 c + 3 of an
+    m64 wgmma accumulator, its rows 16 w + r and + 8 at columns 8 c + 2 l and + 1. For dQ (D <= 128) the rows
+    are queries and warpgroup u has columns [u D / 2, (u + 1) D / 2); for dQ^T they are head dims, with the
+    warpgroups on alternate 64-row blocks where D is a multiple of 128 (c = 4 m + n: block 2 m + u, query
+    column block n), else on the two 16-query halves (c = 2 m + n: block m, query column block 2 u + n)."""
+    tq = TILE_Q[d]
+    u = f // (tq * d // 2)
+    g = f % (tq * d // 2)
+    c = g // 512
     t = (g % 512) // 4
-    return 16 * (t // 32) + (t % 32) // 4, half * (d // 4) + 4 * (g // 512) + t % 4
+    r = 16 * (t // 32) + (t % 32) // 4
+    col = 2 * (t % 4)
+    if not transposed(d):  # d is a Python int: decided at trace time
+        col = col + u * (d // 2) + 8 * c
+        return [(r, col), (r, col + 1), (r + 8, col), (r + 8, col + 1)]
+    if d % 128 == 0:
+        dim = 128 * (c // (tq // 8)) + 64 * u + r
+        q = col + 8 * (c % (tq // 8))
+    else:
+        dim = 64 * (c // (tq // 16)) + r
+        q = col + (tq // 2) * u + 8 * (c % (tq // 16))
+    return [(q, dim), (q + 1, dim), (q, dim + 8), (q + 1, dim + 8)]
 
 
 def stage_word(base, row, pair, d):
@@ -78,27 +102,34 @@ def _convert_kernel(acc: cute.Tensor, chunk_start: cute.Tensor, chunk_used: cute
     rows = acc.shape[1]
     chunks = chunk_start.shape[0]
     smem = utils.SmemAllocator()
-    stage = smem.allocate_tensor(Int32, cute.make_layout(TILE_Q * d // 2), byte_alignment=16)
+    tq = cutlass.const_expr(TILE_Q[d])
+    stage = smem.allocate_tensor(Int32, cute.make_layout(tq * d // 2), byte_alignment=16)
     base = stage.iterator.toint()
-    loads = TILE_Q * d // 4 // THREADS  # 16-byte pieces a thread reads per chunk
+    loads = tq * d // 4 // THREADS  # 16-byte pieces a thread reads per chunk
     pieces = d // 8  # 16-byte pieces of one dq row
     for item in cutlass.range(bidx, chunks * heads, gdim, unroll=1):
         chunk = item // heads
         head = item % heads
         used = chunk_used[chunk]
         if used > 0:
-            src = (acc.iterator + (Int64(head) * rows + chunk * TILE_Q) * d).toint()
+            src = (acc.iterator + (Int64(head) * rows + chunk * tq) * d).toint()
             values = [ld_global_f32x4(src + (j * THREADS + tidx) * 16) for j in range(loads)]
             for j in cutlass.range_constexpr(loads):
-                row, pair = accum_cell((j * THREADS + tidx) * 4, d)
-                a0, a1, a2, a3 = values[j]
-                st_shared_b32(stage_word(base, row, pair, d),
-                              pack_pair(a0 * softmax_scale, a1 * softmax_scale, dq.element_type))
-                st_shared_b32(stage_word(base, row + 8, pair, d),
-                              pack_pair(a2 * softmax_scale, a3 * softmax_scale, dq.element_type))
+                cells = accum_cells((j * THREADS + tidx) * 4, d)
+                a = values[j]
+                if cutlass.const_expr(transposed(d)):  # four rows, one column: 16-bit stores
+                    for i in cutlass.range_constexpr(4):
+                        row, col = cells[i]
+                        st_shared_b16(stage_word(base, row, col // 2, d) + 2 * (col % 2),
+                                      pack_pair(a[i] * softmax_scale, Float32(0.0), dq.element_type))
+                else:  # two rows, a column pair each
+                    for i in cutlass.range_constexpr(0, 4, 2):
+                        row, col = cells[i]
+                        st_shared_b32(stage_word(base, row, col // 2, d),
+                                      pack_pair(a[i] * softmax_scale, a[i + 1] * softmax_scale, dq.element_type))
             cute.arch.sync_threads()
             start = chunk_start[chunk]
-            for k in cutlass.range_constexpr(TILE_Q * pieces // THREADS):
+            for k in cutlass.range_constexpr(tq * pieces // THREADS):
                 p = k * THREADS + tidx
                 row = p // pieces
                 piece = p % pieces
