@@ -118,3 +118,21 @@ def test_fwd_sm90_variant_table_is_consistent():
         assert len(names) == len(set(names))
     with pytest.raises(ValueError, match="supported"):
         m.compile_variant(("bf16", 80, "none"), "sm_90a")
+
+
+def test_bwd_dkdv_sm90_variant_table_is_consistent():
+    """Every backward pass fits the SM's shared memory with at least two Q / dO stages (one would make each block's
+    loads wait for the previous block's GEMMs), and only the dkdq pass goes past SMEM_BUDGET; passes with a dQ
+    buffer declare it; the dv pass streams 64-query blocks and loads no V."""
+    pytest.importorskip("cutlass")
+    from jax_fa4.kernels import bwd_dkdv_sm90 as m
+
+    assert len(set(m.VARIANTS)) == len(m.VARIANTS) == 2 * (3 * 2 * 3 + 2 * 3 * 3)
+    for variant in m.VARIANTS:
+        _, d, _, pass_ = variant
+        cfg = m.tile_config(variant)
+        assert cfg["smem_bytes"] <= (m.SMEM_LIMIT if pass_ == "dkdq" else m.SMEM_BUDGET) - 2048, (variant, cfg)
+        assert cfg["stages"] >= 2, (variant, cfg)
+        assert ("dq_accum" in [n for n, _ in m.SIGNATURE(variant)]) == (pass_ in m.DQ_PASSES)
+        if pass_ == "dv":
+            assert cfg["tile_q"] == 64 and m.kv_tiles(pass_) == 1

@@ -8,7 +8,9 @@ query block and adds it into a zeroed float32 accumulator with vector reductions
 of the additions, so dQ's last bits, varies from run to run); the caller unpermutes, scales and casts it. At
 D = 192 / 256, where dK and dV do not fit the registers together, the "dkdq" pass adds dQ beside dK and the "dv"
 pass makes dV (6 GEMMs per block pair instead of the deterministic path's 8): fwd+bwd kernel time -8 to -10 % at
-D = 256 (dense 4x8192 causal and full), -6 % on packed-train, -2.4 % at D = 192 causal (H200).
+D = 256 (dense 4x8192 causal and full), -6 % on packed-train, -2.4 % at D = 192 causal (H200). The "dv" pass holds
+only dV's accumulator and reads no V, so it streams 64-query blocks where the others take 32 (TILE_Q_DV): its kernel
+time -18 % at D = 192, fwd+bwd -3 to -4 % more.
 
 Host-function arguments, in order (= SIGNATURE(variant); tensors compact row-major, extents dynamic except D):
     q [total_q, H, D], k [total_k, Hk, D], v [total_k, Hk, D], dout [total_q, H, D] in,
@@ -90,6 +92,9 @@ CI_VARIANTS = (("bf16", 128, "causal", "dkdv"), ("bf16", 128, "causal", "dkdvdq"
 
 TILE_K = 128  # keys per tile (2 consumer warpgroups x 64)
 TILE_Q = {64: 64, 96: 64, 128: 64, 192: 32, 256: 32}  # queries per streamed block
+# The "dv" pass holds one accumulator and reads no V, so its blocks can be 64 queries at every D: at 32 each SS wgmma
+# re-reads its 64-key operand for half the work.
+TILE_Q_DV = 64
 TICKET_KEYS = 2 * TILE_K  # keys per tile ticket: a pair of key blocks (BwdDkdvSm90.tile_at)
 SMEM_BUDGET = 200 * 1024
 SMEM_LIMIT = 227 * 1024  # what an SM90 CTA may hold
@@ -106,8 +111,8 @@ def tile_config(variant):
     """Tile shape and pipeline depths of a variant (the host's block_prefix counts tickets of ticket_keys keys)."""
     dtype_name, d, _, pass_ = variant
     itemsize = DTYPES[dtype_name].width // 8
-    tile_q = TILE_Q[d]
-    kv_bytes = 2 * TILE_K * d * itemsize       # K and V of the tile
+    tile_q = TILE_Q_DV if pass_ == "dv" else TILE_Q[d]
+    kv_bytes = kv_tiles(pass_) * TILE_K * d * itemsize  # K and V of the tile (K only for dV)
     stage_bytes = 2 * tile_q * d * itemsize + 2 * tile_q * 4  # Q and dO, and their rows' lse2 and dsum
     # dkdvdq: dS^T in two buffers; 2 Q/dO stages (3 measured 1.5 % slower on an H200, causal 4x8192)
     dq_bytes = 2 * TILE_K * tile_q * itemsize if pass_ in DQ_PASSES else 0
@@ -121,6 +126,11 @@ def tile_config(variant):
     stages = max(1, min(max_stages, (budget - kv_stages * kv_bytes - dq_bytes) // stage_bytes))
     return {"tile_k": TILE_K, "tile_q": tile_q, "ticket_keys": TICKET_KEYS, "kv_stages": kv_stages, "stages": stages,
             "smem_bytes": kv_stages * kv_bytes + stages * stage_bytes + dq_bytes}
+
+
+def kv_tiles(pass_):
+    """Key-side tiles a pass loads per key block: K and V (V for dP^T = V dO^T), or K alone in the "dv" pass."""
+    return 1 if pass_ == "dv" else 2
 
 
 def variant_name(variant):
@@ -205,6 +215,7 @@ class BwdDkdvSm90:
     def shared_storage(self, sK_layout, sQ_layout, sdS_layout):
         kv_stages, stages, dtype = self.kv_stages, self.stages, self.dtype
         ds_elems = cute.cosize(sdS_layout) if self.want_dq else 8
+        v_elems = cute.cosize(sK_layout) if self.want_dk else 8  # only dP^T = V dO^T reads V
         cols = stages * self.tile_q
 
         @cute.struct
@@ -214,7 +225,7 @@ class BwdDkdvSm90:
             mbar_tile: cute.struct.MemRange[cutlass.Int64, 2 * TILE_STAGES]
             tile_slot: cute.struct.MemRange[Int32, TILE_STAGES]
             sK: cute.struct.Align[cute.struct.MemRange[dtype, cute.cosize(sK_layout)], 1024]
-            sV: cute.struct.Align[cute.struct.MemRange[dtype, cute.cosize(sK_layout)], 1024]
+            sV: cute.struct.Align[cute.struct.MemRange[dtype, v_elems], 1024]
             sQ: cute.struct.Align[cute.struct.MemRange[dtype, cute.cosize(sQ_layout)], 1024]
             sdO: cute.struct.Align[cute.struct.MemRange[dtype, cute.cosize(sQ_layout)], 1024]
             sdS: cute.struct.Align[cute.struct.MemRange[dtype, ds_elems], 1024]
@@ -233,7 +244,7 @@ class BwdDkdvSm90:
         sdS_layout = self.ds_smem_layout()
         sK_one = cute.slice_(sK_layout, (None, None, 0))
         sQ_one = cute.slice_(sQ_layout, (None, None, 0))
-        self.kv_bytes = 2 * cute.size_in_bytes(self.dtype, sK_one)
+        self.kv_bytes = (2 if self.want_dk else 1) * cute.size_in_bytes(self.dtype, sK_one)
         self.q_bytes = 2 * cute.size_in_bytes(self.dtype, sQ_one) + 2 * tq * 4  # Q, dO, lse2, dsum
 
         g2s = cpasync.CopyBulkTensorTileG2SOp()
@@ -281,7 +292,9 @@ class BwdDkdvSm90:
 
         smem_tensors = (
             storage.sK.get_tensor(sK_layout.outer, swizzle=sK_layout.inner),
-            storage.sV.get_tensor(sK_layout.outer, swizzle=sK_layout.inner),
+            # V (the "dv" pass reads none: K's tile stands in, never read as V)
+            storage.sV.get_tensor(sK_layout.outer, swizzle=sK_layout.inner) if const_expr(self.want_dk) else
+            storage.sK.get_tensor(sK_layout.outer, swizzle=sK_layout.inner),
             storage.sQ.get_tensor(sQ_layout.outer, swizzle=sQ_layout.inner),
             storage.sdO.get_tensor(sQ_layout.outer, swizzle=sQ_layout.inner),
             # lse2 and dsum of each stage's query block: [tile_q, stages]
@@ -412,7 +425,8 @@ class BwdDkdvSm90:
                     pipe_kv.producer_acquire(kv_state)
                     bar = pipe_kv.producer_get_barrier(kv_state)
                     cute.copy(tma_k, tKg, tKs[None, kv_state.index], tma_bar_ptr=bar)
-                    cute.copy(tma_v, tVg, tVs[None, kv_state.index], tma_bar_ptr=bar)
+                    if const_expr(self.want_dk):
+                        cute.copy(tma_v, tVg, tVs[None, kv_state.index], tma_bar_ptr=bar)
                     kv_state.advance()
                     m_first, m_step = self.visit_order(half, m_min, m_max)
                     for i in cutlass.range(m_max - m_min, unroll=1):
