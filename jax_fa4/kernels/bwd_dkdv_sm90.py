@@ -102,7 +102,7 @@ NUM_THREADS = 384
 PRODUCER_REGS = 24
 CONSUMER_REGS = 240
 TILE_STAGES = 2  # tile mailbox slots (the producer fetches the next ticket while consumers finish a tile)
-# Named barrier of the dkdvdq pass (an id above any the CuTe DSL pipelines might take): both consumer
+# Named barrier of the dQ passes (an id above any the CuTe DSL pipelines might take): both consumer
 # warpgroups wrote their dS^T rows.
 DS_BARRIER = 8
 
@@ -114,7 +114,7 @@ def tile_config(variant):
     tile_q = TILE_Q_DV if pass_ == "dv" else TILE_Q[d]
     kv_bytes = kv_tiles(pass_) * TILE_K * d * itemsize  # K and V of the tile (K only for dV)
     stage_bytes = 2 * tile_q * d * itemsize + 2 * tile_q * 4  # Q and dO, and their rows' lse2 and dsum
-    # dkdvdq: dS^T in two buffers; 2 Q/dO stages (3 measured 1.5 % slower on an H200, causal 4x8192)
+    # dQ passes: dS^T in two buffers; 2 Q/dO stages (3 measured 1.5 % slower on an H200, causal 4x8192)
     dq_bytes = 2 * TILE_K * tile_q * itemsize if pass_ in DQ_PASSES else 0
     max_stages = 2 if pass_ in DQ_PASSES else 3
     # A second K/V stage loads the next key block while this one's last query blocks run: D = 96 dkdvdq 1-3 %
@@ -156,6 +156,7 @@ class BwdDkdvSm90:
         self.want_dk = pass_ in ("dkdv", "dk", "dkdvdq", "dkdq")
         self.want_dv = pass_ in ("dkdv", "dv", "dkdvdq")
         self.want_dq = pass_ in DQ_PASSES
+        self.loads_v = kv_tiles(pass_) == 2
         # dQ^T = K^T dS^T where a query block is shorter than one m64 wgmma (D >= 192)
         self.dq_transposed = self.want_dq and cfg["tile_q"] < 64
         self.dtype = DTYPES[dtype_name]
@@ -215,7 +216,7 @@ class BwdDkdvSm90:
     def shared_storage(self, sK_layout, sQ_layout, sdS_layout):
         kv_stages, stages, dtype = self.kv_stages, self.stages, self.dtype
         ds_elems = cute.cosize(sdS_layout) if self.want_dq else 8
-        v_elems = cute.cosize(sK_layout) if self.want_dk else 8  # only dP^T = V dO^T reads V
+        v_elems = cute.cosize(sK_layout) if self.loads_v else 8
         cols = stages * self.tile_q
 
         @cute.struct
@@ -244,7 +245,7 @@ class BwdDkdvSm90:
         sdS_layout = self.ds_smem_layout()
         sK_one = cute.slice_(sK_layout, (None, None, 0))
         sQ_one = cute.slice_(sQ_layout, (None, None, 0))
-        self.kv_bytes = (2 if self.want_dk else 1) * cute.size_in_bytes(self.dtype, sK_one)
+        self.kv_bytes = (2 if self.loads_v else 1) * cute.size_in_bytes(self.dtype, sK_one)
         self.q_bytes = 2 * cute.size_in_bytes(self.dtype, sQ_one) + 2 * tq * 4  # Q, dO, lse2, dsum
 
         g2s = cpasync.CopyBulkTensorTileG2SOp()
@@ -293,7 +294,7 @@ class BwdDkdvSm90:
         smem_tensors = (
             storage.sK.get_tensor(sK_layout.outer, swizzle=sK_layout.inner),
             # V (the "dv" pass reads none: K's tile stands in, never read as V)
-            storage.sV.get_tensor(sK_layout.outer, swizzle=sK_layout.inner) if const_expr(self.want_dk) else
+            storage.sV.get_tensor(sK_layout.outer, swizzle=sK_layout.inner) if const_expr(self.loads_v) else
             storage.sK.get_tensor(sK_layout.outer, swizzle=sK_layout.inner),
             storage.sQ.get_tensor(sQ_layout.outer, swizzle=sQ_layout.inner),
             storage.sdO.get_tensor(sQ_layout.outer, swizzle=sQ_layout.inner),
@@ -425,7 +426,7 @@ class BwdDkdvSm90:
                     pipe_kv.producer_acquire(kv_state)
                     bar = pipe_kv.producer_get_barrier(kv_state)
                     cute.copy(tma_k, tKg, tKs[None, kv_state.index], tma_bar_ptr=bar)
-                    if const_expr(self.want_dk):
+                    if const_expr(self.loads_v):
                         cute.copy(tma_v, tVg, tVs[None, kv_state.index], tma_bar_ptr=bar)
                     kv_state.advance()
                     m_first, m_step = self.visit_order(half, m_min, m_max)
@@ -708,7 +709,7 @@ class BwdDkdvSm90:
     @cute.jit
     def mask_transposed(self, acc_S_mn: cute.Tensor, tScS_mn: cute.Tensor, n_block: Int32, m_block: Int32,
                         sq: Int32, sk: Int32, window_left: Int32, window_right: Int32):
-        """-inf where query i (column) may not see key j (row) under the causal / window mask, and (dkdvdq) on
+        """-inf where query i (column) may not see key j (row) under the causal / window mask, and (dQ passes) on
         keys past seqlen_k: their rows hold the next sequence's keys, which dQ = dS K must not see. Queries past
         seqlen_q need nothing here (their lse2 is +inf, so P = 0); dK, dV of keys past seqlen_k are never stored."""
         if const_expr(self.mask != "none" or self.want_dq):
@@ -754,7 +755,7 @@ class BwdDkdvSm90:
 
 
 class BwdDkdvDqSm90(BwdDkdvSm90):
-    """The "dkdvdq" pass: the same kernel with the dq_accum argument (SIGNATURE)."""
+    """The "dkdvdq" / "dkdq" passes: the same kernel with the dq_accum argument (SIGNATURE)."""
 
     @cute.jit
     def __call__(self, q: cute.Tensor, k: cute.Tensor, v: cute.Tensor, dout: cute.Tensor, lse2: cute.Tensor,
