@@ -33,7 +33,7 @@ _CHILD = textwrap.dedent("""
             # dQ^T); its words must fall in distinct banks (lanes may share a word)
             for j in range(tq * d // 4 // threads):
                 for warp in range(threads // 32):
-                    for i in ((0, 2) if not cv.transposed(d) else range(4)):
+                    for i in ((0, 2) if not cv.bwd_dkdv_sm90.dq_transposed(d) else range(4)):
                         words = set()
                         for lane in range(32):
                             row, col = cv.accum_cells((j * threads + 32 * warp + lane) * 4, d)[i]

@@ -128,6 +128,18 @@ def tile_config(variant):
             "smem_bytes": kv_stages * kv_bytes + stages * stage_bytes + dq_bytes}
 
 
+def dq_transposed(d):
+    """Whether a dQ pass at head dim d computes dQ^T = K^T dS^T: its query blocks are shorter than the 64 rows of one
+    m64 wgmma (D >= 192). bwd_dq_convert_sm90 reads the same rule."""
+    return TILE_Q[d] < 64
+
+
+def dq_atoms(d):
+    """Warpgroup layout (M, N, K) of the transposed dQ GEMM: alternate 64-row blocks of D where D is a multiple of
+    128, else the two halves of the queries (see make_mma_dq; bwd_dq_convert_sm90 reads the same rule)."""
+    return (2, 1, 1) if d % 128 == 0 else (1, 2, 1)
+
+
 def kv_tiles(pass_):
     """Key-side tiles a pass loads per key block: K and V (V for dP^T = V dO^T), or K alone in the "dv" pass."""
     return 1 if pass_ == "dv" else 2
@@ -158,7 +170,7 @@ class BwdDkdvSm90:
         self.want_dq = pass_ in DQ_PASSES
         self.loads_v = kv_tiles(pass_) == 2
         # dQ^T = K^T dS^T where a query block is shorter than one m64 wgmma (D >= 192)
-        self.dq_transposed = self.want_dq and cfg["tile_q"] < 64
+        self.dq_transposed = self.want_dq and dq_transposed(d)
         self.dtype = DTYPES[dtype_name]
         self.hdim = d
         self.mask = mask
@@ -182,15 +194,11 @@ class BwdDkdvSm90:
         of the queries; K^T (D contiguous) and dS^T (query index contiguous) are again both MN-major."""
         mn = warpgroup.OperandMajorMode.MN
         if const_expr(self.dq_transposed):
-            atoms = self.dq_atoms()
+            atoms = dq_atoms(self.hdim)
             return sm90_utils.make_trivial_tiled_mma(self.dtype, self.dtype, mn, mn, Float32, atoms,
                                                      (64, self.tile_q // atoms[1]))
         return sm90_utils.make_trivial_tiled_mma(self.dtype, self.dtype, mn, mn, Float32, (1, 2, 1),
                                                  (64, self.hdim // 2))
-
-    def dq_atoms(self):
-        """Warpgroup layout (M, N, K) of the transposed dQ GEMM (see make_mma_dq)."""
-        return (2, 1, 1) if self.hdim % 128 == 0 else (1, 2, 1)
 
     def kv_smem_layout(self):
         """K and V stages [TILE_K, D, kv_stages], K-major. dkdvdq reads K once more as the MN-major operand of
@@ -606,7 +614,7 @@ class BwdDkdvSm90:
         """dS^T [TILE_Q, TILE_K] x 2 buffers, query index contiguous: the MN-major A operand of dQ = dS K, or the
         MN-major B operand of dQ^T = K^T dS^T, whose swizzle atom is then at most one warpgroup's queries wide."""
         if const_expr(self.dq_transposed):
-            queries = self.tile_q // self.dq_atoms()[1]
+            queries = self.tile_q // dq_atoms(self.hdim)[1]
             atom = warpgroup.make_smem_layout_atom(
                 sm90_utils.get_smem_layout_atom(LayoutEnum.COL_MAJOR, self.dtype, queries), self.dtype)
             return cute.tile_to_shape(atom, (self.tile_q, self.tile_k, 2), order=(1, 0, 2))

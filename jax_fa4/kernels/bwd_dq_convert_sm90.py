@@ -51,11 +51,6 @@ def variant_name(variant):
     return f"{dtype}_d{d}"
 
 
-def transposed(d):
-    """Whether the backward adds dQ^T (D >= 192: 32-query blocks, bwd_dkdv_sm90's dq_transposed)."""
-    return TILE_Q[d] < 64
-
-
 def accum_cells(f, d):
     """(row, column) in the chunk of floats f .. f + 3 (f a multiple of 4) of dq_accum's register order. Works
     on ints and DSL integers. Warpgroup u's thread t = 32 w + 4 r + l holds, in registers 4 c .. 4 c + 3 of an
@@ -70,10 +65,10 @@ def accum_cells(f, d):
     t = (g % 512) // 4
     r = 16 * (t // 32) + (t % 32) // 4
     col = 2 * (t % 4)
-    if not transposed(d):  # d is a Python int: decided at trace time
+    if not bwd_dkdv_sm90.dq_transposed(d):  # d is a Python int: decided at trace time
         col = col + u * (d // 2) + 8 * c
         return [(r, col), (r, col + 1), (r + 8, col), (r + 8, col + 1)]
-    if d % 128 == 0:
+    if bwd_dkdv_sm90.dq_atoms(d)[0] == 2:
         dim = 128 * (c // (tq // 8)) + 64 * u + r
         q = col + 8 * (c % (tq // 8))
     else:
@@ -117,7 +112,7 @@ def _convert_kernel(acc: cute.Tensor, chunk_start: cute.Tensor, chunk_used: cute
             for j in cutlass.range_constexpr(loads):
                 cells = accum_cells((j * THREADS + tidx) * 4, d)
                 a = values[j]
-                if cutlass.const_expr(transposed(d)):  # four rows, one column: 16-bit stores
+                if cutlass.const_expr(bwd_dkdv_sm90.dq_transposed(d)):  # four rows, one column: 16-bit stores
                     for i in cutlass.range_constexpr(4):
                         row, col = cells[i]
                         st_shared_b16(stage_word(base, row, col // 2, d) + 2 * (col % 2),
