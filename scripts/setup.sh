@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Sets up a fresh machine for jax_fa4: a virtual environment in .venv with the package (editable), the build and
 # test tools, and the prebuilt kernel library (CuTe DSL -> XLA FFI). Needs python3 (3.10+), g++ and the CUDA headers
-# and static runtime under $CUDA_HOME (default /usr/local/cuda); no GPU. Builds every kernel variant (about six to seven minutes
-# on 2 cores, cold); JAX_FA4_KERNELS=reduced builds only each kernel's CI_VARIANTS.
+# and static runtime under $CUDA_HOME (default /usr/local/cuda); no GPU. Builds every kernel variant (about eleven
+# minutes on 2 cores, cold); JAX_FA4_KERNELS=reduced builds only each kernel's CI_VARIANTS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
