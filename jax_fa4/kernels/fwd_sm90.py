@@ -155,7 +155,8 @@ TILE_M = 128
 TILE_N = {64: 128, 96: 128, 128: 128, 192: 96, 256: 80}
 # Wider KV tiles where no mask needs the square diagonal. D = 128 had 176 keys (FlashAttention-3's shape) until its
 # loop kept the softmax ahead of the PV wait (order_pv): then 128 keys with two Q stages ran dense 4x8192 full in
-# 5822 / 5834 us against 5959 / 5962 (H200, kernel time; benchmarks/results/h200-2026-12-03h/).
+# 5822 / 5834 us against 5959 / 5962 (H200, kernel time; benchmarks/results/h200-2026-12-03h/). 144 / 160 keys with
+# two Q stages were level with 128: -0.5 / +0.4 % (benchmarks/results/h200-2026-12-04/).
 TILE_N_UNMASKED = {64: 192, 96: 160}
 SMEM_BUDGET = 200 * 1024  # bytes of Q + K/V stages; H100 allows 227 KiB per CTA
 SMEM_LIMIT = 227 * 1024  # opt-in shared memory per block on SM90 (D = 256 uses all of it)
