@@ -91,9 +91,10 @@ VARIANTS = tuple((dt, d, mk, ps) for dt in DTYPES for d in HEAD_DIMS for mk in M
 CI_VARIANTS = (("bf16", 128, "causal", "dkdv"), ("bf16", 128, "causal", "dkdvdq"))
 
 TILE_K = 128  # keys per tile (2 consumer warpgroups x 64)
-# queries per streamed block. 80 at D = 128 without a mask (FlashAttention-4's choice; dQ then transposed) measured
-# 3 % slower there and 7 % under the causal mask (H200, branch wip/bwd-q80): S^T and dP^T at 40 registers each left
-# ptxas too few to keep the wgmmas in flight, and once dV's GEMM was awaited before dQ's the element loop spilled.
+# queries per streamed block. 80 at D = 128 (FlashAttention-4's choice; dQ then transposed) measured slower (H200,
+# benchmarks/results/h200-2026-12-04/): without a mask the backward kernel +3.2 %, under the causal mask fwd+bwd
+# +7 %. S^T and dP^T at 40 registers each left ptxas too few to keep the wgmmas in flight, and once dV's GEMM was
+# awaited before dQ's the element loop spilled.
 TILE_Q = {64: 64, 96: 64, 128: 64, 192: 32, 256: 32}
 # The "dv" pass holds one accumulator and reads no V, so its blocks can be 64 queries at every D: at 32 each SS wgmma
 # re-reads its 64-key operand for half the work.
