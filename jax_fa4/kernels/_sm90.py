@@ -107,6 +107,16 @@ def st_shared_b32(address: Int32, value: Int32, *, loc=None, ip=None):
 
 
 @dsl_user_op
+def stmatrix_x4(address: Int32, r0, r1, r2, r3, *, loc=None, ip=None):
+    """Four 8x8 b16 matrices to shared memory (stmatrix .x4): lane l gives the 16-byte row address of row l % 8 of
+    matrix l // 8, and register i holds its two elements (row l // 4, columns 2 (l % 4) + {0, 1}) of matrix i."""
+    llvm.inline_asm(None, [Int32(address).ir_value(loc=loc, ip=ip)]
+                    + [Int32(x).ir_value(loc=loc, ip=ip) for x in (r0, r1, r2, r3)],
+                    "stmatrix.sync.aligned.m8n8.x4.shared.b16 [$0], {$1, $2, $3, $4};", "r,r,r,r,r",
+                    has_side_effects=True, is_align_stack=False, asm_dialect=llvm.AsmDialect.AD_ATT)
+
+
+@dsl_user_op
 def st_shared_b16(address: Int32, value: Int32, *, loc=None, ip=None):
     """shared[address .. +2 bytes] = the low 16 bits of value (a 32-bit shared-window address)."""
     llvm.inline_asm(None, [Int32(address).ir_value(loc=loc, ip=ip), Int32(value).ir_value(loc=loc, ip=ip)],
