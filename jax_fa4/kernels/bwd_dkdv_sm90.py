@@ -661,7 +661,7 @@ class BwdDkdvSm90:
         k0 + 8 (p % 2), queries q0 + 8 (p // 2) + {0, 1}) into buffer ds_buf of sdS, where (keys, queries) sits at
         byte 2 query + 128 key, 16-byte pieces (bits 4-6) XORed with the key's bits 0-2 (bits 7-9). 64-query blocks
         store with four stmatrix .x4 (stmatrix_row): 4 instructions instead of 16 32-bit stores, bwd kernel time
-        -0.5 to -1.6 % on dense 4x8192 full, -0.6 % causal, packed-train level (H200, interleaved,
+        -0.5 to -2 % on dense 4x8192 full, -0.6 % causal, packed-train level (H200, interleaved,
         benchmarks/results/h200-2026-12-04b/). Why the fixed offsets: addressing every store through the swizzled
         layout cost four instructions per store, ~80 per query block."""
         outer, swizzle = sdS.layout, self.ds_smem_layout().inner
