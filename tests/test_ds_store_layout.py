@@ -2,10 +2,10 @@
 address and the stores STMATRIX_STEP bytes apart (XOR), every bf16 of every consumer thread's dS^T fragment lands
 where the shared-memory layout keeps its (query, key), and the 64 x 128 block is covered once. The models: the
 wgmma accumulator fragment (word p of thread t holds keys k0 + 8 (p % 2), queries 8 (p // 2) + 2 (t % 4) + {0, 1},
-k0 as check_ds_layout asserts at trace time), the layout ((query, key) at byte 2 query + 128 key, 16-byte pieces
-XORed with the key's low 3 bits) and PTX's stmatrix .x4 (lane l addresses row l % 8 of matrix l // 8; register m of
-lane l holds row l // 4, columns 2 (l % 4) + {0, 1} of matrix m). Runs the module in a child process (it imports
-the CuTe DSL)."""
+k0 = warp_first_key(t) + (t % 32) // 4, as check_ds_layout asserts at trace time), the layout ((query, key) at
+byte 2 query + 128 key, 16-byte pieces XORed with the key's low 3 bits) and PTX's stmatrix .x4 (lane l addresses
+row l % 8 of matrix l // 8; register m of lane l holds row l // 4, columns 2 (l % 4) + {0, 1} of matrix m). Runs
+the module in a child process (it imports the CuTe DSL)."""
 
 import textwrap
 
@@ -25,7 +25,7 @@ _CHILD = textwrap.dedent("""
         tq, tk, words = 64, bk.TILE_K, 16
         for t in range(256):
             warp, lane = t >> 5, t & 31
-            k0 = (t >> 7) * 64 + ((t >> 5) & 3) * 16 + (lane >> 2)
+            k0 = bk.warp_first_key(t) + (lane >> 2)
             for p in range(words):
                 i, m = divmod(p, 4)
                 for half in range(2):

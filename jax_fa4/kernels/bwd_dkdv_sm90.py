@@ -168,6 +168,13 @@ def SIGNATURE(variant):
 STMATRIX_STEP = 32  # bytes between the rows of consecutive stmatrix .x4 stores of dS^T (16 queries, one row)
 
 
+def warp_first_key(t):
+    """First of the 16 keys (S^T rows) whose accumulator fragment consumer thread t's warp holds: 64 per warpgroup,
+    16 per warp. Thread t's own first row is this + (t % 32) // 4 (check_ds_layout asserts it for every t). Plain
+    integer arithmetic: host and kernel."""
+    return (t >> 7) * 64 + ((t >> 5) & 3) * 16
+
+
 def stmatrix_row(t):
     """(query, key) of the dS^T row that consumer thread t (0..255) addresses in the first stmatrix .x4 store of
     store_ds: row t % 8 of matrix t % 32 // 8, whose registers are fragment words 0..3 (keys 8 (p % 2) + 0..7 of
@@ -175,7 +182,7 @@ def stmatrix_row(t):
     which in the 128-byte-swizzled 128-byte row is the address XOR STMATRIX_STEP * i (tests/test_ds_store_layout.py
     checks every element against the fragment and the layout). Plain integer arithmetic: host and kernel."""
     lane = t & 31
-    return 8 * (lane >> 4), (t >> 7) * 64 + ((t >> 5) & 3) * 16 + 8 * ((lane >> 3) & 1) + (lane & 7)
+    return 8 * (lane >> 4), warp_first_key(t) + 8 * ((lane >> 3) & 1) + (lane & 7)
 
 
 class BwdDkdvSm90:
@@ -653,7 +660,7 @@ class BwdDkdvSm90:
                 assert tuple(t0[p % 2, 2 * (p // 2) + v]) == (8 * (p % 2), 8 * (p // 2) + v), (p, v)
         for t in range(2 * 128):
             first = tuple(thread_coords(self.make_mma_s(), (tk, tq), t)[0, 0])
-            assert first == ((t >> 7) * 64 + ((t >> 5) & 3) * 16 + ((t & 31) >> 2), (t & 3) * 2), (t, first)
+            assert first == (warp_first_key(t) + ((t & 31) >> 2), (t & 3) * 2), (t, first)
 
     @cute.jit
     def store_ds(self, tdS: cute.Tensor, sdS: cute.Tensor, ds_buf: Int32):
@@ -677,7 +684,7 @@ class BwdDkdvSm90:
         if const_expr(self.dq_transposed):
             # 32-query blocks (D >= 192): each word through the swizzled layout, 8 a block; (k0, q0) as
             # check_ds_layout's formula
-            k0 = (t >> 7) * 64 + ((t >> 5) & 3) * 16 + ((t & 31) >> 2)
+            k0 = warp_first_key(t) + ((t & 31) >> 2)
             q0 = (t & 3) * 2
             for p in cutlass.range_constexpr(cute.size(words)):
                 st_shared_b32(swizzled_address(base, outer, (q0 + 8 * (p // 2), k0 + 8 * (p % 2), 0), itemsize,
