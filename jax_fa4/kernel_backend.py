@@ -8,6 +8,7 @@ library holds the variant the call needs; `unavailable_reason()` says which of t
 from __future__ import annotations
 
 import functools
+import os
 import warnings
 
 import jax
@@ -126,6 +127,28 @@ def _variant_entry(module, config, suffix=""):
 def _fwd_entry(config):
     """(target, manifest entry) of the forward variant for this call, or (None, reason); `_fwd_variant` raises."""
     return _variant_entry("fwd_sm90", config)
+
+
+# Whether unpacked calls with an even number of query heads per KV head run the forward's "_pair" variants (two CTAs
+# of a cluster on two query heads of one KV head, sharing each K/V block by TMA multicast). JAX_FA4_PAIRED_TILES=0
+# turns them off, for comparisons.
+PAIRED_TILES = os.environ.get("JAX_FA4_PAIRED_TILES", "1") != "0"
+
+
+def _pair_entry(config, need):
+    """(target, manifest entry) of the forward's pair variant when this call can run it, else None: the metadata
+    must leave GQA heads unpacked and every KV head must serve an even number of query heads, so that consecutive
+    tiles pair up on one KV head (fwd_sm90.decode_tile).
+
+    Why: the dense forward reads each K/V block once per 128-query tile, 34 GB of L2 reads for dense 4x8192 (32 / 8
+    heads, D = 128), and under the power cap of back-to-back calls those reads cost clock. Leaving V's loads out
+    (results wrong, same math) made that forward 4 % faster in the harness; the pairs halve the reads and made it
+    2.5-2.9 % faster (H200, benchmarks/results/h200-2026-12-04c/)."""
+    qpk = config.num_heads // config.num_kv_heads
+    if not PAIRED_TILES or need.qpk != 1 or qpk % 2:
+        return None
+    target, entry = _variant_entry("fwd_sm90", config, "_pair")
+    return None if target is None else (target, entry)
 
 
 def supports(config):
@@ -278,6 +301,10 @@ def varlen_forward(q, k, v, cu_seqlens_q, cu_seqlens_k, seqused_q, seqused_k, *,
         vbatch, prefix = _fifo_order(md)
     sms = device_info.sm_count() or metadata.DEFAULT_NUM_SMS
     num_ctas = _max_tiles(config, need) if scheduler_mode == "single-tile" else sms
+    pair = _pair_entry(config, need)
+    if pair is not None:  # clusters of two CTAs
+        target = pair[0]
+        num_ctas = max(2, num_ctas - num_ctas % 2) if scheduler_mode != "single-tile" else num_ctas + num_ctas % 2
     kernel_mode = {"static": 0, "single-tile": 0, "dynamic": 1, "dynamic-fifo": 1, "dynamic-two-ended": 2}
     splits = split_capacity(config)
     results = (jax.ShapeDtypeStruct((config.total_q, config.num_heads, config.head_dim_v), q.dtype),

@@ -476,3 +476,22 @@ def decode_tile(md, t: int, one_head_at_a_time: bool = False) -> tuple[int, int,
     m = M - 1 - r // (L * S)
     r2 = r % (L * S)
     return b, g * L + r2 // S, m, r2 % S
+
+
+def decode_pair(md, p: int, rank: int, one_head_at_a_time: bool = False) -> tuple[int, int, int, int]:
+    """Tile pair p -> the (b, head, m_block, split) of CTA `rank` (0 or 1) of a cluster, exactly as the forward's
+    pair variants decode it (host-side, NumPy): the pair's two tiles are query heads 2 j and 2 j + 1 of one
+    sequence, m-block and split, with the head-swizzle width counted in head pairs (one pair for odd widths).
+    Valid for unpacked metadata with an even number of query heads (every sequence then holds whole pairs)."""
+    f = md.to_numpy() if isinstance(md, SchedulerMetadata) else md
+    prefix = np.asarray(f["tile_prefix"])
+    q = int(np.searchsorted(prefix, 2 * p, side="right")) - 1
+    b = int(f["virtual_batch_idx"][q])
+    u = (2 * p - int(prefix[q])) // 2
+    L = 1 if one_head_at_a_time else int(f["num_heads_in_l2"][b])
+    L = L // 2 if L % 2 == 0 else 1
+    S, M = int(f["num_splits"][b]), int(f["num_m_blocks"][b])
+    g, r = divmod(u, L * M * S)
+    m = M - 1 - r // (L * S)
+    r2 = r % (L * S)
+    return b, 2 * (g * L + r2 // S) + rank, m, r2 % S

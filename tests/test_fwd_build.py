@@ -16,8 +16,8 @@ REPO = Path(__file__).resolve().parents[1]
 _CHILD = textwrap.dedent("""
     import sys
     from jax_fa4.kernels import fwd_sm90 as m
-    variant = (sys.argv[1], int(sys.argv[2]), sys.argv[3])
-    out = sys.argv[4]
+    variant = (sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]))
+    out = sys.argv[5]
     name = "fwd_" + m.variant_name(variant)
     m.compile_variant(variant, "sm_90a").export_to_c(out, name, "jaxfa4_" + name)
 """)
@@ -68,10 +68,11 @@ def _compile(tmp_path, variant):
 
 
 @pytest.mark.build
-@pytest.mark.parametrize("variant", [("bf16", 128, "causal"), ("fp16", 64, "local"), ("bf16", 256, "causal")])
+@pytest.mark.parametrize("variant", [("bf16", 128, "causal", 1), ("fp16", 64, "local", 1), ("bf16", 256, "causal", 1),
+                                     ("bf16", 128, "none", 2)])
 def test_fwd_sm90_compiles_exports_and_uses_hgmma(tmp_path, variant):
     out, dump = _compile(tmp_path, variant)
-    name = "fwd_{}_d{}_{}".format(*variant)
+    name = "fwd_{}_d{}_{}".format(*variant[:3]) + ("_pair" if variant[3] == 2 else "")
     assert (out / f"{name}.h").stat().st_size > 0
     assert (out / f"{name}.o").stat().st_size > 0
     cubins = sorted(dump.glob("*.cubin"))
@@ -82,6 +83,8 @@ def test_fwd_sm90_compiles_exports_and_uses_hgmma(tmp_path, variant):
     sass = subprocess.run([tool, "-sass", str(cubins[-1])], capture_output=True, text=True, check=True).stdout
     assert "HGMMA" in sass, "no HGMMA in the forward kernel's SASS"
     assert "UTMALDG" in sass, "no TMA loads in the forward kernel's SASS"
+    # a pair variant multicasts K / V to its cluster; the one-CTA kernels do not
+    assert ("UTMALDG.3D.MULTICAST" in sass) == (variant[3] == 2), "K/V multicast loads where (not) expected"
     usage = subprocess.run([tool, "-res-usage", str(cubins[-1])], capture_output=True, text=True,
                            check=True).stdout
     assert "LOCAL:0" in usage, f"local memory (spills) in the forward kernel: {usage}"
@@ -103,7 +106,7 @@ def test_fwd_sm90_variant_table_is_consistent():
     pytest.importorskip("cutlass")
     from jax_fa4.kernels import fwd_sm90 as m
 
-    assert len(set(m.VARIANTS)) == len(m.VARIANTS) == 30
+    assert len(set(m.VARIANTS)) == len(m.VARIANTS) == 60
     from jax_fa4 import metadata
 
     for variant in m.VARIANTS:
@@ -111,13 +114,14 @@ def test_fwd_sm90_variant_table_is_consistent():
         # Default scheduler metadata must be made with the tiles the kernel runs (the kernel path checks this).
         assert (cfg["tile_m"], cfg["tile_n"]) == metadata.default_tiles(variant[1], arch="sm_90a",
                                                                        masked=variant[2] != "none"), variant
-        assert cfg["pack_gqa"] == metadata.KERNELS_PACK_GQA
+        # pair variants run unpacked metadata only (kernel_backend._pair_entry)
+        assert cfg["pack_gqa"] == (metadata.KERNELS_PACK_GQA and variant[3] == 1)
         assert cfg["smem_bytes"] <= m.SMEM_LIMIT - 2048, (variant, cfg)
         assert cfg["tile_n"] % 16 == 0 and cfg["stages"] >= 2
         names = [n for n, _ in m.SIGNATURE(variant)]
         assert len(names) == len(set(names))
     with pytest.raises(ValueError, match="supported"):
-        m.compile_variant(("bf16", 80, "none"), "sm_90a")
+        m.compile_variant(("bf16", 80, "none", 1), "sm_90a")
 
 
 def test_bwd_dkdv_sm90_variant_table_is_consistent():

@@ -348,3 +348,53 @@ def test_caller_metadata_and_grad():
     for a, b in zip(g_kernel, g_ref):
         assert rel_err(np.asarray(a.astype(jnp.float32)), np.asarray(b.astype(jnp.float32))) < 2e-2
     assert kernel_backend.supports(validation.check_varlen(q, k, v, cu, cu, **kw)) is None
+
+
+PAIR_CASES = [("bf16", 128, "causal"), ("bf16", 128, "none"), ("fp16", 128, "local"), ("bf16", 64, "causal"),
+              ("fp16", 96, "none"), ("bf16", 192, "causal"), ("fp16", 256, "local")]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype_name,d,mask", PAIR_CASES)
+def test_pair_variants_equal_single_cta_kernels_bitwise(dtype_name, d, mask, monkeypatch):
+    """The "_pair" variants (a cluster of two CTAs on two query heads of one KV head, sharing each K/V block by
+    multicast) compute every tile as the one-CTA kernels do: the same bits in every scheduler mode, on ragged
+    batches with 2, 4 or 8 query heads per KV head and unpacked metadata; and within the oracle's tolerance."""
+    handlers = (kernel_backend.ffi.load() or {"handlers": {}})["handlers"]
+    tag = f"{dtype_name}_d{d}_{mask}"
+    if f"fwd_sm90__{tag}_pair__sm90a" not in handlers:
+        pytest.skip(f"the library holds no pair variant of {tag}")
+    rng = np.random.default_rng([23, len(dtype_name), d, MASKS.index(mask)])
+    dtype = DTYPES[dtype_name]
+    for _ in range(3):
+        c = draw_case(rng, mask)
+        c = dataclasses.replace(c, num_heads=c.num_kv_heads * int(rng.choice([2, 4, 8])))
+        q, k, v = (jnp.asarray(rng.standard_normal(shape).astype(np.float32), dtype)
+                   for shape in ((c.total_q, c.num_heads, d), (c.total_k, c.num_kv_heads, d),
+                                 (c.total_k, c.num_kv_heads, d)))
+        used = dict(seqused_q=jnp.asarray(c.seqlen_q) if c.seqused else None,
+                    seqused_k=jnp.asarray(c.seqlen_k) if c.seqused else None)
+        kw = dict(max_seqlen_q=1024, max_seqlen_k=1024, causal=c.causal, window_size=c.window)
+        cu_q, cu_k = jnp.asarray(c.cu_q), jnp.asarray(c.cu_k)
+        md = jax_fa4.prepare_scheduler_metadata(cu_q, cu_k, num_heads=c.num_heads, num_kv_heads=c.num_kv_heads,
+                                                head_dim=d, dtype=dtype, pack_gqa=False, **used, **kw)
+        outs = {}
+        for paired in (True, False):
+            monkeypatch.setattr(kernel_backend, "PAIRED_TILES", paired)
+            for mode in validation.SCHEDULER_MODES:
+                fn = jax.jit(lambda q, k, v: jax_fa4.varlen_attention(
+                    q, k, v, cu_q, cu_k, softcap=c.softcap, return_lse=True, implementation="kernel",
+                    scheduler_mode=mode, scheduler_metadata=md, **used, **kw))
+                outs[(paired, mode)] = [np.asarray(x.astype(jnp.float32)) for x in fn(q, k, v)]
+        first = outs[(False, "dynamic")]
+        for key, (out, lse) in outs.items():
+            np.testing.assert_array_equal(out, first[0], err_msg=f"{key} {c.describe()}")
+            np.testing.assert_array_equal(lse, first[1], err_msg=f"{key} {c.describe()}")
+        want = oracle_attention(np.asarray(q.astype(jnp.float32)), np.asarray(k.astype(jnp.float32)),
+                                np.asarray(v.astype(jnp.float32)), c.cu_q, c.cu_k,
+                                seqused_q=c.seqlen_q if c.seqused else None,
+                                seqused_k=c.seqlen_k if c.seqused else None, causal=c.causal, window=c.window,
+                                softcap=c.softcap)
+        out = outs[(True, "dynamic")][0]
+        assert np.all(np.isfinite(out)), f"unwritten output elements: {c.describe()}"
+        assert rel_err(out, want["out"]) <= MAX_REL[dtype_name], c.describe()

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from jax_fa4 import metadata
-from jax_fa4.metadata import SchedulerMetadata, check_matches, decode_tile, prepare_scheduler_metadata
+from jax_fa4.metadata import (SchedulerMetadata, check_matches, decode_pair, decode_tile,
+                             prepare_scheduler_metadata)
 from metadata_oracle import all_tiles, oracle
 
 FIELDS = metadata.LEAVES
@@ -469,3 +470,28 @@ def test_metadata_told_the_token_count_packs_like_the_call_would():
     assert not prepare_scheduler_metadata(cu_q, cu_k, total_q=4 * 4096 * 2, **kw).config.pack_gqa
     with pytest.raises(TypeError, match="total_q must be a static Python int"):
         prepare_scheduler_metadata(cu_q, cu_k, total_q=jnp.int32(4220), **kw)
+
+
+@pytest.mark.parametrize("heads,kv_heads,causal,seed", [(32, 8, True, 0), (32, 8, False, 1), (8, 4, True, 2),
+                                                       (6, 3, True, 3), (12, 2, False, 4)])
+def test_tile_pairs_cover_every_tile_once_on_one_kv_head(heads, kv_heads, causal, seed):
+    """The forward's pair variants (two CTAs sharing K/V) decode tile pairs: the two tiles of every pair lie in one
+    sequence, m-block and split, on two query heads of one KV head, and all pairs together are every tile once,
+    for every head-swizzle width (odd ones included: 6 heads give widths 1, 2, 3, 6) and in the two-ended mode."""
+    rng = np.random.default_rng(90 + seed)
+    batch = int(rng.integers(1, 40))
+    sq, sk = _random_case(rng, batch, max_q=700, max_k=3000, p_empty=0.2)
+    for l2 in (1 << 12, 1 << 18, 1 << 20, 1 << 26):
+        md = _prepare(sq, sk, num_heads=heads, num_kv_heads=kv_heads, head_dim=64, causal=causal, pack_gqa=False,
+                      num_sms=132, l2_bytes=l2)
+        f = md.to_numpy()
+        total = int(f["tile_prefix"][-1])
+        assert total % 2 == 0
+        for one_head in (False, True):
+            tiles = [decode_tile(f, t, one_head_at_a_time=one_head) for t in range(total)]
+            pairs = [(decode_pair(f, p, 0, one_head), decode_pair(f, p, 1, one_head)) for p in range(total // 2)]
+            for first, second in pairs:
+                assert (first[0], first[2], first[3]) == (second[0], second[2], second[3])
+                assert second[1] == first[1] + 1 and first[1] % 2 == 0
+                assert first[1] // (heads // kv_heads) == second[1] // (heads // kv_heads)
+            assert sorted(t for pair in pairs for t in pair) == sorted(tiles)

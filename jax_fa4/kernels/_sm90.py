@@ -107,6 +107,16 @@ def st_shared_b32(address: Int32, value: Int32, *, loc=None, ip=None):
 
 
 @dsl_user_op
+def st_async_peer_b32(address: Int32, value: Int32, mbar: Int32, peer: Int32, *, loc=None, ip=None):
+    """shared[address] = value in cluster CTA `peer`, completing 4 bytes of transactions on that CTA's mbarrier at
+    `mbar` (both 32-bit shared-window addresses of this CTA, mapped to the peer's; st.async)."""
+    llvm.inline_asm(None, [Int32(x).ir_value(loc=loc, ip=ip) for x in (address, value, mbar, peer)],
+                    "{ .reg .b32 ra, rb; mapa.shared::cluster.u32 ra, $0, $3; mapa.shared::cluster.u32 rb, $2, $3; "
+                    "st.async.shared::cluster.mbarrier::complete_tx::bytes.b32 [ra], $1, [rb]; }",
+                    "r,r,r,r", has_side_effects=True, is_align_stack=False, asm_dialect=llvm.AsmDialect.AD_ATT)
+
+
+@dsl_user_op
 def stmatrix_x4(address: Int32, r0, r1, r2, r3, *, loc=None, ip=None):
     """Four 8x8 b16 matrices to shared memory (stmatrix .x4): lane l gives the 16-byte row address of row l % 8 of
     matrix l // 8, and register i holds its two elements (row l // 4, columns 2 (l % 4) + {0, 1}) of matrix i."""
@@ -309,12 +319,21 @@ def mask_scores(mask: cutlass.Constexpr, rows: Int32, tile_n: cutlass.Constexpr,
                     acc_S_mn[r, c] = -Float32.inf
 
 
-def tma_pipeline(barriers, stages, tx_count):
-    """A TMA load pipeline: one producer thread issues the loads, the 8 consumer warps (2 warpgroups) release."""
+def tma_pipeline(barriers, stages, tx_count, ctas=1):
+    """A TMA load pipeline: one producer thread issues the loads, the 8 consumer warps (2 warpgroups) release. With
+    ctas = 2 the two CTAs of a cluster share every stage (each loads half of it and multicasts it to both), so a
+    stage is free once the consumer warps of both have released it (lanes 0 and 1 of each warp signal one CTA
+    each)."""
+    if ctas == 1:
+        return pipeline.PipelineTmaAsync.create(
+            barrier_storage=barriers.data_ptr(), num_stages=stages,
+            producer_group=pipeline.CooperativeGroup(pipeline.Agent.Thread, 1),
+            consumer_group=pipeline.CooperativeGroup(pipeline.Agent.Thread, 8), tx_count=tx_count, defer_sync=True)
     return pipeline.PipelineTmaAsync.create(
         barrier_storage=barriers.data_ptr(), num_stages=stages,
         producer_group=pipeline.CooperativeGroup(pipeline.Agent.Thread, 1),
-        consumer_group=pipeline.CooperativeGroup(pipeline.Agent.Thread, 8), tx_count=tx_count, defer_sync=True)
+        consumer_group=pipeline.CooperativeGroup(pipeline.Agent.Thread, 8 * ctas), tx_count=tx_count,
+        cta_layout_vmnk=cute.make_layout((1, ctas, 1, 1)), defer_sync=True)
 
 
 def seq_major(x, d):

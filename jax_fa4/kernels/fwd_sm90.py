@@ -31,6 +31,21 @@ n = min(num_splits[b], max(S, 1)) pieces, piece s over the s-th of n equal share
 each piece writes its normalised output and LSE to o_partial[s] / lse_partial[s] (an empty share writes 0 and
 -inf) and the combine kernel merges them into o / lse; tiles of pieces >= n are skipped.
 
+Pair variants (ctas = 2, handler suffix "_pair"; kernel_backend runs them for unpacked metadata with an even number
+of query heads per KV head): a cluster of two CTAs takes tile pairs, query heads 2 j and 2 j + 1 of one sequence,
+m-block and split (decode_tile; metadata.decode_pair is the host twin), so both read the same K/V blocks. Each
+CTA's producer loads half of every K and V block and multicasts it to both CTAs; a stage's full barrier expects
+the whole block, and a stage is free once the consumer warps of both CTAs have released it (tma_pipeline). The
+first CTA's scheduler warp claims each ticket for both and hands it to the second with a 4-byte st.async into a
+2-slot mailbox (pair_ticket); the static stride needs no hand-off. Every tile is computed as in the one-CTA kernel
+(same bits). Why: the forward reads each K/V block once per 128-row tile (34 GB of L2 reads for dense 4x8192, 32 / 8
+heads, D = 128), and in back-to-back calls, with the H200 at its power limit, those reads cost clock: leaving V's
+loads out (wrong results, same math) made the harness 4 % faster, though a short profile's kernel time only 2 %.
+The pairs halve the K/V reads. Measured on an H200 (bf16, D = 128, harness time, pairs on / off in alternate
+processes, benchmarks/results/h200-2026-12-04c/): dense 4x8192 full -2.9 %, causal -4.0 %, 16x2048 causal -2.8 %,
+packed-train -2.0 %. (Dropping the evict-last hint on K/V let L2 merge 9 % of the CTAs' identical requests, as it
+does for FlashAttention-4's lockstep grid, but the time moved within 1 %.)
+
 Output coverage: every row inside [cu_q[b], cu_q[b] + seqlen_q[b]) is written by its tile (rows >= seqlen_q[b] of a
 tile are never written, so sequences never clobber each other). Rows between cu_q[b] + seqlen_q[b] and cu_q[b+1],
 and rows past cu_q[B], get o = 0 and lse = -inf from the producer warpgroup's warps 2 and 3 at kernel start.
@@ -142,14 +157,17 @@ from jax_fa4.kernels._abi import row_major
 from jax_fa4.kernels.common_timeline import STAMPS, TILE_FIELDS, TIMELINE_ENV, TIMELINE_FIELDS, TIMELINE_SLOTS
 from jax_fa4.kernels._sm90 import (acc_as_a_layout, acc_mn, convert_packed, copy_shared_to_global_16b,
                                    dim_major, gemm_rs, gemm_ss, globaltimer_lo, key_block_range, make_mma_rs,
-                                   make_mma_ss, mask_scores, pack_pair, seq_major, softmax_scales, st_shared_b32,
-                                   swizzled_address, thread0_coords, tma_pipeline)
+                                   make_mma_ss, mask_scores, pack_pair, seq_major, softmax_scales, st_async_peer_b32,
+                                   st_shared_b32, swizzled_address, thread0_coords, tma_pipeline)
 
 DTYPES = {"bf16": cutlass.BFloat16, "fp16": cutlass.Float16}
 HEAD_DIMS = (64, 96, 128, 192, 256)
 MASKS = ("none", "causal", "local")
-VARIANTS = tuple((dt, d, mk) for dt in DTYPES for d in HEAD_DIMS for mk in MASKS)
-CI_VARIANTS = (("bf16", 128, "causal"),)
+# CTAs per tile pair: 1, or 2 for the "_pair" variants (a cluster of two CTAs on two query heads of one KV head, which
+# share each K/V block: each CTA loads half of it and multicasts it to both; see the Design notes).
+CTAS = (1, 2)
+VARIANTS = tuple((dt, d, mk, c) for dt in DTYPES for d in HEAD_DIMS for mk in MASKS for c in CTAS)
+CI_VARIANTS = (("bf16", 128, "causal", 1), ("bf16", 128, "causal", 2))
 
 TILE_M = 128
 TILE_N = {64: 128, 96: 128, 128: 128, 192: 96, 256: 80}
@@ -191,7 +209,7 @@ HALF_TILE_MAX_PACK = 8  # half tiles need (TILE_M / 2) / pack_gqa >= Q_CHUNK row
 
 def tile_config(variant):
     """Tile shape and pipeline depth of a variant (the metadata must use the same tile_m / tile_n)."""
-    dtype_name, d, mask = variant
+    dtype_name, d, mask, ctas = variant
     itemsize = DTYPES[dtype_name].width // 8
     tile_n = TILE_N_UNMASKED.get(d, TILE_N[d]) if mask == "none" else TILE_N[d]
     q_bytes = TILE_M * d * itemsize
@@ -203,13 +221,13 @@ def tile_config(variant):
     # they fit; that includes D = 128 without a mask since its 128-key tiles (there two Q stages were 1.3 % faster
     # than one, H200, before order_pv), but not the wider unmasked tiles.
     q_stages = 2 if tile_n == TILE_N[d] and 2 * q_bytes + stages * stage_bytes <= SMEM_BUDGET else 1
-    return {"tile_m": TILE_M, "tile_n": tile_n, "stages": stages, "q_stages": q_stages, "pack_gqa": True,
-            "smem_bytes": q_stages * q_bytes + stages * stage_bytes}
+    return {"tile_m": TILE_M, "tile_n": tile_n, "stages": stages, "q_stages": q_stages, "pack_gqa": ctas == 1,
+            "ctas": ctas, "smem_bytes": q_stages * q_bytes + stages * stage_bytes}
 
 
 def variant_name(variant):
-    dtype_name, d, mask = variant
-    return f"{dtype_name}_d{d}_{mask}"
+    dtype_name, d, mask, ctas = variant
+    return f"{dtype_name}_d{d}_{mask}" + ("_pair" if ctas == 2 else "")
 
 
 def SIGNATURE(variant):
@@ -226,8 +244,9 @@ def SIGNATURE(variant):
 
 class FwdSm90:
     def __init__(self, variant):
-        dtype_name, d, mask = variant
+        dtype_name, d, mask, ctas = variant
         cfg = tile_config(variant)
+        self.ctas = ctas
         self.dtype = DTYPES[dtype_name]
         self.hdim = d
         self.hdim_v = d
@@ -286,8 +305,13 @@ class FwdSm90:
         q_boxes = tuple(cpasync.make_tiled_tma_atom(
             g2s, mQ, cute.composition(sQ_one, cute.make_layout((rows, d), stride=(1, tm))), (rows, d))
             for rows in self.q_boxes)
-        tma_k, tma_mK = cpasync.make_tiled_tma_atom(g2s, mK, sK_one, (tn, d))
-        tma_v, tma_mV = cpasync.make_tiled_tma_atom(g2s, mVt, sV_one, (dv, tn))
+        if const_expr(self.ctas == 2):  # each CTA of the pair loads half a K/V block and multicasts it to both
+            kv_op = cpasync.CopyBulkTensorTileG2SMulticastOp()
+            tma_k, tma_mK = cpasync.make_tiled_tma_atom(kv_op, mK, sK_one, (tn, d), num_multicast=2)
+            tma_v, tma_mV = cpasync.make_tiled_tma_atom(kv_op, mVt, sV_one, (dv, tn), num_multicast=2)
+        else:
+            tma_k, tma_mK = cpasync.make_tiled_tma_atom(g2s, mK, sK_one, (tn, d))
+            tma_v, tma_mV = cpasync.make_tiled_tma_atom(g2s, mVt, sV_one, (dv, tn))
         # The staged epilogue stores a consumer warpgroup's 64 O rows from its Q stage with one TMA when they all
         # lie inside the sequence.
         if const_expr(self.staged_epilogue):
@@ -304,6 +328,11 @@ class FwdSm90:
             mbar_v: cute.struct.MemRange[cutlass.Int64, 2 * self.stages]
             mbar_tile: cute.struct.MemRange[cutlass.Int64, 2 * TILE_STAGES]
             tile_info: cute.struct.MemRange[Int32, TILE_INFO * TILE_STAGES]
+            # pair variants: the tickets the first CTA of a cluster claims for both (pair_tickets), their slots'
+            # full barriers (in the second CTA) and empty barriers (in the first)
+            pair_full: cute.struct.MemRange[cutlass.Int64, TILE_STAGES]
+            pair_empty: cute.struct.MemRange[cutlass.Int64, TILE_STAGES]
+            pair_slot: cute.struct.MemRange[Int32, TILE_STAGES]
             # One word per consumer warp (overlapped_block's order_slot; in the padding before sQ's alignment).
             order_slots: cute.struct.MemRange[Float32, CONSUMER_WARPS]
             sQ: cute.struct.Align[cute.struct.MemRange[self.dtype, cute.cosize(sQ_layout)], 1024]
@@ -323,7 +352,7 @@ class FwdSm90:
                     window_left, window_right, scheduler_mode, pack_gqa, tiled_mma_qk, tiled_mma_pv, sQ_layout,
                     sK_layout,
                     sV_layout).launch(grid=[num_ctas, 1, 1], block=[NUM_THREADS, 1, 1], stream=stream,
-                                      min_blocks_per_mp=1)
+                                      min_blocks_per_mp=1, cluster=[self.ctas, 1, 1])
 
     def q_smem_layout(self):
         """Q stages in shared memory: K-major, 128-byte swizzle (the staged epilogue writes O through it too)."""
@@ -371,16 +400,25 @@ class FwdSm90:
         storage = smem.allocate(self.shared_storage)
 
         pipe_q = tma_pipeline(storage.mbar_q, self.q_stages, self.q_bytes)
-        pipe_k = tma_pipeline(storage.mbar_k, self.stages, self.k_bytes)
-        pipe_v = tma_pipeline(storage.mbar_v, self.stages, self.v_bytes)
+        pipe_k = tma_pipeline(storage.mbar_k, self.stages, self.k_bytes, self.ctas)
+        pipe_v = tma_pipeline(storage.mbar_v, self.stages, self.v_bytes, self.ctas)
         # Tile mailbox: the whole scheduler warp arrives (lane 0 wrote the slot); the producer warp and every
         # consumer thread release it.
         pipe_tile = pipeline.PipelineAsync.create(
             barrier_storage=storage.mbar_tile.data_ptr(), num_stages=TILE_STAGES,
             producer_group=pipeline.CooperativeGroup(pipeline.Agent.Thread, 32),
             consumer_group=pipeline.CooperativeGroup(pipeline.Agent.Thread, 32 + 256), defer_sync=True)
+        if const_expr(self.ctas == 2):
+            if tidx == 0:
+                for i in cutlass.range_constexpr(TILE_STAGES):
+                    cute.arch.mbarrier_init(storage.pair_full.data_ptr() + i, 1)
+                    cute.arch.mbarrier_init(storage.pair_empty.data_ptr() + i, 1)
         cute.arch.mbarrier_init_fence()
-        cute.arch.sync_threads()
+        if const_expr(self.ctas == 2):  # the peer's barriers are ready before any multicast or remote arrive
+            cute.arch.cluster_arrive_relaxed()
+            cute.arch.cluster_wait()
+        else:
+            cute.arch.sync_threads()
 
         sQ = storage.sQ.get_tensor(sQ_layout.outer, swizzle=sQ_layout.inner)
         sK = storage.sK.get_tensor(sK_layout.outer, swizzle=sK_layout.inner)
@@ -396,7 +434,7 @@ class FwdSm90:
             elif warp_idx == 1:
                 self.scheduler(sTile, pipe_tile, cu_q, cu_k, seq_q, seq_k, num_m_blocks, num_splits, vbatch,
                                heads_l2, tile_prefix, tile_counter, scheduler_mode, pack_gqa,
-                               mQ.shape[2] // mK.shape[2], split_cap, window_left, window_right)
+                               mQ.shape[2] // mK.shape[2], split_cap, window_left, window_right, storage)
             else:
                 self.fill_padding(mO, mLSE, cu_q, seq_q, warp_idx - 2)
         else:
@@ -409,15 +447,25 @@ class FwdSm90:
             self.consumer(tiled_mma_qk, tiled_mma_pv, sQ, sK, sV, sTile, sMerge, sStats, sOrder, pipe_q, pipe_k,
                           pipe_v, pipe_tile, tma_o, mOt, mO, mLSE, mOp, mLSEp, softmax_scale,
                           softcap, window_left, window_right, pack_gqa, tidx - 128, tile_counter)
+        if const_expr(self.ctas == 2):  # no CTA exits while its peer may still multicast into it or signal it
+            cute.arch.cluster_arrive()
+            cute.arch.cluster_wait()
 
     # ------------------------------------------------------------------------------------------- shared logic
     @cute.jit
     def decode_tile(self, t: Int32, num_batch: Int32, num_m_blocks: cute.Tensor, num_splits: cute.Tensor,
-                    vbatch: cute.Tensor, heads_l2: cute.Tensor, tile_prefix: cute.Tensor, scheduler_mode: Int32):
+                    vbatch: cute.Tensor, heads_l2: cute.Tensor, tile_prefix: cute.Tensor, scheduler_mode: Int32,
+                    rank: Int32):
         """Linear tile index -> (batch, head, m_block, split), exactly as the spec's "Tile decode", except that
         the two-ended walk (mode 2) sweeps one head at a time (num_heads_in_l2 read as 1): the decodes it streams
         beside the prefill tiles would evict a wide head group's K/V from L2 before the group's m-blocks reuse it.
-        metadata.decode_tile(..., one_head_at_a_time=True) is the host twin of that mode."""
+        metadata.decode_tile(..., one_head_at_a_time=True) is the host twin of that mode.
+        Pair variants: t numbers tile pairs, and CTA `rank` of the cluster takes query head 2 j + rank of pair j
+        (metadata.decode_pair): the same sequence, m-block, split and KV head for both (the host runs them only
+        unpacked, with an even number of query heads per KV head, so every sequence holds whole pairs)."""
+        first = t
+        if const_expr(self.ctas == 2):
+            first = t * 2
         lo = Int32(0)
         hi = num_batch
         lane = cute.arch.lane_idx()
@@ -429,15 +477,21 @@ class FwdSm90:
             probe = lo + (lane + 1) * step
             below = probe < hi
             if below:
-                below = tile_prefix[probe] <= t
+                below = tile_prefix[probe] <= first
             count = cute.arch.popc(cute.arch.vote_ballot_sync(below))  # probes <= t: a prefix of the lanes
             hi = cutlass.min(hi, lo + (count + 1) * step)
             lo = lo + count * step
         b = vbatch[lo]
-        u = t - tile_prefix[lo]
+        u = first - tile_prefix[lo]
         n_l2 = heads_l2[b]
         if scheduler_mode == 2:
             n_l2 = 1
+        if const_expr(self.ctas == 2):  # head pairs: the swizzle's heads in pairs (a group of one for odd widths)
+            u = u // 2
+            if n_l2 % 2 == 0:
+                n_l2 = n_l2 // 2
+            else:
+                n_l2 = 1
         n_split = num_splits[b]
         n_m = num_m_blocks[b]
         per_group = n_l2 * n_m * n_split
@@ -446,6 +500,8 @@ class FwdSm90:
         m_block = n_m - 1 - r // (n_l2 * n_split)
         r2 = r % (n_l2 * n_split)
         head = g * n_l2 + r2 // n_split
+        if const_expr(self.ctas == 2):
+            head = head * 2 + rank
         split = r2 % n_split
         return b, head, m_block, split
 
@@ -458,10 +514,52 @@ class FwdSm90:
         return lo, cutlass.min(n_max, lo + per)
 
     @cute.jit
+    def claim(self, t: Int32, tile_counter: cute.Tensor, scheduler_mode: Int32, total: Int32, rank: Int32, storage,
+              slot: Int32, phase: Int32):
+        """The CTA's next ticket (next_tile) and the pair-ticket slot state. Pair variants: the cluster's first CTA
+        claims each ticket for both and hands it to the second through shared memory (pair_ticket); a static
+        stride needs no hand-off."""
+        nxt = t
+        if const_expr(self.ctas == 1):
+            nxt = self.next_tile(t, tile_counter, scheduler_mode, total)
+        else:
+            if scheduler_mode == 0:
+                nxt = self.next_tile(t, tile_counter, scheduler_mode, total)
+            else:
+                if rank == 0:
+                    nxt = self.next_tile(t, tile_counter, scheduler_mode, total)
+                nxt = self.pair_ticket(nxt, rank, storage, slot, phase)
+                slot = slot + 1
+                if slot == TILE_STAGES:
+                    slot = Int32(0)
+                    phase = phase ^ 1
+        return nxt, slot, phase
+
+    @cute.jit
+    def pair_ticket(self, t: Int32, rank: Int32, storage, slot: Int32, phase: Int32):
+        """Ticket t of the cluster's first CTA, delivered to the second: a 4-byte st.async into the second's slot,
+        completing on its full barrier; the second frees the slot by arriving on the first's empty barrier. Two
+        slots, used in turn (phase: of the slot's current use). Returns the ticket in both."""
+        lane = cute.arch.lane_idx()
+        full = storage.pair_full.data_ptr() + slot
+        empty = storage.pair_empty.data_ptr() + slot
+        got = t
+        if lane == 0:
+            if rank == 0:
+                cute.arch.mbarrier_wait(empty, phase ^ 1)  # the second read this slot's previous ticket
+                st_async_peer_b32((storage.pair_slot.data_ptr() + slot).toint(), t, full.toint(), Int32(1))
+            else:
+                cute.arch.mbarrier_arrive_and_expect_tx(full, 4)
+                cute.arch.mbarrier_wait(full, phase)
+                got = storage.pair_slot.get_tensor(cute.make_layout(TILE_STAGES))[slot]
+                cute.arch.mbarrier_arrive(empty, Int32(0))
+        return cute.arch.shuffle_sync(got, 0)
+
+    @cute.jit
     def next_tile(self, t: Int32, tile_counter: cute.Tensor, scheduler_mode: Int32, total_tiles: Int32):
         """The CTA's next tile of the order (>= total_tiles: none left): static stride, the next ticket of the
         per-call atomic counter, or (mode 2) the next tile from this CTA's end of the order."""
-        grid = cute.arch.grid_dim()[0]
+        grid = cute.arch.grid_dim()[0] // self.ctas  # CTAs, or clusters of a pair variant (t numbers pairs)
         nxt = t + grid
         two_ended = scheduler_mode == 2 and total_tiles + grid < TWO_ENDED_LIMIT
         if scheduler_mode == 1 or (scheduler_mode == 2 and not two_ended):
@@ -472,7 +570,7 @@ class FwdSm90:
         if two_ended:
             # One counter, two 16-bit halves: tiles taken from the front (low) and from the back (high; odd CTAs).
             # Every claim reads both at once, so the first total_tiles claims are the tiles, each taken once.
-            from_back = cute.arch.block_idx()[0] % 2
+            from_back = (cute.arch.block_idx()[0] // self.ctas) % 2
             old = Int32(0)
             if cute.arch.lane_idx() == 0:
                 old = cute.arch.atomic_add(tile_counter.iterator, Int32(1) + from_back * Int32(0xFFFF),
@@ -492,6 +590,9 @@ class FwdSm90:
     def producer(self, tma_q, mQ, q_boxes, tma_k, mK, tma_v, mVt, sQ, sK, sV, sTile, pipe_q, pipe_k, pipe_v,
                  pipe_tile, window_left, window_right, pack_gqa):
         qhead_per_kv = mQ.shape[2] // mK.shape[2]
+        rank = Int32(0)
+        if const_expr(self.ctas == 2):
+            rank = cute.arch.make_warp_uniform(cute.arch.block_idx_in_cluster())
         tile_state = pipeline.make_pipeline_state(pipeline.PipelineUserType.Consumer, TILE_STAGES)
         q_state = pipeline.make_pipeline_state(pipeline.PipelineUserType.Producer, self.q_stages)
         k_state = pipeline.make_pipeline_state(pipeline.PipelineUserType.Producer, self.stages)
@@ -516,15 +617,15 @@ class FwdSm90:
                                      (self.hdim_v, self.tile_n), (0, None))
                 tQsQ, tQgQ = cpasync.tma_partition(tma_q, 0, cute.make_layout(1),
                                                    cute.group_modes(sQ, 0, 2), cute.group_modes(gQ, 0, 2))
-                tKsK, tKgK = cpasync.tma_partition(tma_k, 0, cute.make_layout(1),
+                # pair variants: this CTA's half of each K / V block (multicast to both CTAs of the cluster)
+                tKsK, tKgK = cpasync.tma_partition(tma_k, rank, cute.make_layout(self.ctas),
                                                    cute.group_modes(sK, 0, 2), cute.group_modes(gK, 0, 2))
-                tVsV, tVgV = cpasync.tma_partition(tma_v, 0, cute.make_layout(1),
+                tVsV, tVgV = cpasync.tma_partition(tma_v, rank, cute.make_layout(self.ctas),
                                                    cute.group_modes(sV, 0, 2), cute.group_modes(gV, 0, 2))
                 # Issue order = the consumers' order: K(last), Q, then K(n) before V(n+1), V(first) last.
                 n = n_max - 1
                 pipe_k.producer_acquire(k_state)
-                cute.copy(tma_k, tKgK[None, n], tKsK[None, k_state.index],
-                          tma_bar_ptr=pipe_k.producer_get_barrier(k_state), cache_policy=kv_policy)
+                self.load_kv(tma_k, tKgK[None, n], tKsK[None, k_state.index], pipe_k.producer_get_barrier(k_state), kv_policy)
                 k_state.advance()
                 pipe_q.producer_acquire(q_state)
                 if rows == self.tile_m:  # one query head, a full tile
@@ -542,16 +643,13 @@ class FwdSm90:
                 for i in cutlass.range(n_max - 1 - n_min, unroll=1):
                     n = n_max - 2 - i
                     pipe_k.producer_acquire(k_state)
-                    cute.copy(tma_k, tKgK[None, n], tKsK[None, k_state.index],
-                              tma_bar_ptr=pipe_k.producer_get_barrier(k_state), cache_policy=kv_policy)
+                    self.load_kv(tma_k, tKgK[None, n], tKsK[None, k_state.index], pipe_k.producer_get_barrier(k_state), kv_policy)
                     k_state.advance()
                     pipe_v.producer_acquire(v_state)
-                    cute.copy(tma_v, tVgV[None, n + 1], tVsV[None, v_state.index],
-                              tma_bar_ptr=pipe_v.producer_get_barrier(v_state), cache_policy=kv_policy)
+                    self.load_kv(tma_v, tVgV[None, n + 1], tVsV[None, v_state.index], pipe_v.producer_get_barrier(v_state), kv_policy)
                     v_state.advance()
                 pipe_v.producer_acquire(v_state)
-                cute.copy(tma_v, tVgV[None, n_min], tVsV[None, v_state.index],
-                          tma_bar_ptr=pipe_v.producer_get_barrier(v_state), cache_policy=kv_policy)
+                self.load_kv(tma_v, tVgV[None, n_min], tVsV[None, v_state.index], pipe_v.producer_get_barrier(v_state), kv_policy)
                 v_state.advance()
             tile_state.advance()
             (valid, b, head, m_block, split, n_split, off_q, off_k, sq, sk, streams, rows, n_min,
@@ -571,7 +669,7 @@ class FwdSm90:
     @cute.jit
     def scheduler(self, sTile, pipe_tile, cu_q, cu_k, seq_q, seq_k, num_m_blocks, num_splits, vbatch, heads_l2,
                   tile_prefix, tile_counter, scheduler_mode, pack_gqa, qhead_per_kv, split_cap, window_left,
-                  window_right):
+                  window_right, storage):
         """Warp 1: takes the CTA's tiles (atomic tickets or a static stride), decodes them through the metadata and
         posts each to the tile mailbox, with the sequence's offsets and lengths, the tile's rows per head and its
         key block range, for the producer warp and the consumers. Why a warp of its own: in the producer warp, the
@@ -586,12 +684,20 @@ class FwdSm90:
         # end: a CTA holds at most one tile beyond the one it computes, so at the end of a call the last long tiles
         # go to the CTAs about to need them (claiming ahead cost mixed-serve / long-decode 0.6-0.7 %, H200).
         pipe_tile.producer_acquire(tile_state)
-        t = cute.arch.block_idx()[0]
+        rank = Int32(0)
+        if const_expr(self.ctas == 2):
+            rank = cute.arch.make_warp_uniform(cute.arch.block_idx_in_cluster())
+        total = total_tiles  # tickets: tiles, or tile pairs of a pair variant
+        if const_expr(self.ctas == 2):
+            total = total_tiles // 2
+        slot = Int32(0)  # pair variants: the ticket slot and its phase (pair_ticket)
+        phase = Int32(0)
+        t = cute.arch.block_idx()[0] // self.ctas
         if scheduler_mode >= 1:
-            t = self.next_tile(t, tile_counter, scheduler_mode, total_tiles)
-        while t < total_tiles:
+            t, slot, phase = self.claim(t, tile_counter, scheduler_mode, total, rank, storage, slot, phase)
+        while t < total:
             b, head, m_block, split = self.decode_tile(t, num_batch, num_m_blocks, num_splits, vbatch, heads_l2,
-                                                       tile_prefix, scheduler_mode)
+                                                       tile_prefix, scheduler_mode, rank)
             n_split = cutlass.min(num_splits[b], split_cap)
             if split < n_split:
                 # K/V that only this tile reads (one m-block holding every query head of the KV head: a decode)
@@ -613,7 +719,7 @@ class FwdSm90:
                 pipe_tile.producer_commit(tile_state)
                 tile_state.advance()
                 pipe_tile.producer_acquire(tile_state)
-            t = self.next_tile(t, tile_counter, scheduler_mode, total_tiles)
+            t, slot, phase = self.claim(t, tile_counter, scheduler_mode, total, rank, storage, slot, phase)
         # End marker for the producer warp and the consumers, in the slot already acquired.
         if lane == 0:
             sTile[0, tile_state.index] = Int32(0)
@@ -635,6 +741,14 @@ class FwdSm90:
         for j in cutlass.range_constexpr(self.tile_m // box):
             h = head_kv * pack_gqa + ((j * box) & (span - 1)) // box
             self.load_q_rows(atom, mQb, boxes[None, (j, 0)], box, off_q, h, m_block, bar)
+
+    @cute.jit
+    def load_kv(self, atom, src, dst, bar, kv_policy: Int64):
+        """One K or V block into its stage; in a pair variant this CTA's half, multicast to both CTAs."""
+        if const_expr(self.ctas == 2):
+            cute.copy(atom, src, dst, tma_bar_ptr=bar, mcast_mask=cutlass.Int16(3), cache_policy=kv_policy)
+        else:
+            cute.copy(atom, src, dst, tma_bar_ptr=bar, cache_policy=kv_policy)
 
     @cute.jit
     def load_q_chunks(self, q_box, sQ, q_state, pipe_q, off_q: Int32, head_kv: Int32, m_block: Int32,
@@ -1224,8 +1338,8 @@ class FwdSm90:
 def compile_variant(variant, arch):
     if variant not in VARIANTS:
         raise ValueError(f"unsupported fwd_sm90 variant {variant!r}; supported: dtype in {tuple(DTYPES)}, "
-                         f"head_dim in {HEAD_DIMS}, mask in {MASKS}")
-    dtype_name, d, _ = variant
+                         f"head_dim in {HEAD_DIMS}, mask in {MASKS}, ctas in {CTAS}")
+    dtype_name, d, _, _ = variant
     dtype = DTYPES[dtype_name]
     total_q, total_k, heads, heads_kv, batch, batch1, splits = (cute.sym_int() for _ in range(7))
     i32, f32 = cutlass.Int32, cutlass.Float32
