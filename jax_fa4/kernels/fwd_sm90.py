@@ -328,7 +328,7 @@ class FwdSm90:
             mbar_v: cute.struct.MemRange[cutlass.Int64, 2 * self.stages]
             mbar_tile: cute.struct.MemRange[cutlass.Int64, 2 * TILE_STAGES]
             tile_info: cute.struct.MemRange[Int32, TILE_INFO * TILE_STAGES]
-            # pair variants: the tickets the first CTA of a cluster claims for both (pair_tickets), their slots'
+            # pair variants: the tickets the first CTA of a cluster claims for both (pair_ticket), their slots'
             # full barriers (in the second CTA) and empty barriers (in the first)
             pair_full: cute.struct.MemRange[cutlass.Int64, TILE_STAGES]
             pair_empty: cute.struct.MemRange[cutlass.Int64, TILE_STAGES]
@@ -568,7 +568,8 @@ class FwdSm90:
                 ticket = cute.arch.atomic_add(tile_counter.iterator, Int32(1), sem="relaxed", scope="gpu")
             nxt = cute.arch.shuffle_sync(ticket, 0)
         if two_ended:
-            # One counter, two 16-bit halves: tiles taken from the front (low) and from the back (high; odd CTAs).
+            # One counter, two 16-bit halves: tiles taken from the front (low) and from the back (high; odd CTAs, or
+            # odd clusters of a pair variant).
             # Every claim reads both at once, so the first total_tiles claims are the tiles, each taken once.
             from_back = (cute.arch.block_idx()[0] // self.ctas) % 2
             old = Int32(0)
@@ -625,7 +626,8 @@ class FwdSm90:
                 # Issue order = the consumers' order: K(last), Q, then K(n) before V(n+1), V(first) last.
                 n = n_max - 1
                 pipe_k.producer_acquire(k_state)
-                self.load_kv(tma_k, tKgK[None, n], tKsK[None, k_state.index], pipe_k.producer_get_barrier(k_state), kv_policy)
+                self.load_kv(tma_k, tKgK[None, n], tKsK[None, k_state.index],
+                             pipe_k.producer_get_barrier(k_state), kv_policy)
                 k_state.advance()
                 pipe_q.producer_acquire(q_state)
                 if rows == self.tile_m:  # one query head, a full tile
@@ -643,13 +645,16 @@ class FwdSm90:
                 for i in cutlass.range(n_max - 1 - n_min, unroll=1):
                     n = n_max - 2 - i
                     pipe_k.producer_acquire(k_state)
-                    self.load_kv(tma_k, tKgK[None, n], tKsK[None, k_state.index], pipe_k.producer_get_barrier(k_state), kv_policy)
+                    self.load_kv(tma_k, tKgK[None, n], tKsK[None, k_state.index],
+                                 pipe_k.producer_get_barrier(k_state), kv_policy)
                     k_state.advance()
                     pipe_v.producer_acquire(v_state)
-                    self.load_kv(tma_v, tVgV[None, n + 1], tVsV[None, v_state.index], pipe_v.producer_get_barrier(v_state), kv_policy)
+                    self.load_kv(tma_v, tVgV[None, n + 1], tVsV[None, v_state.index],
+                                 pipe_v.producer_get_barrier(v_state), kv_policy)
                     v_state.advance()
                 pipe_v.producer_acquire(v_state)
-                self.load_kv(tma_v, tVgV[None, n_min], tVsV[None, v_state.index], pipe_v.producer_get_barrier(v_state), kv_policy)
+                self.load_kv(tma_v, tVgV[None, n_min], tVsV[None, v_state.index],
+                             pipe_v.producer_get_barrier(v_state), kv_policy)
                 v_state.advance()
             tile_state.advance()
             (valid, b, head, m_block, split, n_split, off_q, off_k, sq, sk, streams, rows, n_min,
