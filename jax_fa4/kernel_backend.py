@@ -135,8 +135,8 @@ def _fwd_entry(config):
 PAIRED_TILES = os.environ.get("JAX_FA4_PAIRED_TILES", "1") != "0"
 
 
-def _pair_entry(config, need):
-    """(target, manifest entry) of the forward's pair variant when this call can run it, else None: the metadata
+def _pair_target(config, need):
+    """The FFI target of the forward's pair variant when this call can run it, else None: the metadata
     must leave GQA heads unpacked and every KV head must serve an even number of query heads, so that consecutive
     tiles pair up on one KV head (fwd_sm90.decode_tile).
 
@@ -147,8 +147,7 @@ def _pair_entry(config, need):
     qpk = config.num_heads // config.num_kv_heads
     if not PAIRED_TILES or need.qpk != 1 or qpk % 2:
         return None
-    target, entry = _variant_entry("fwd_sm90", config, "_pair")
-    return None if target is None else (target, entry)
+    return _variant_entry("fwd_sm90", config, "_pair")[0]
 
 
 def supports(config):
@@ -301,10 +300,10 @@ def varlen_forward(q, k, v, cu_seqlens_q, cu_seqlens_k, seqused_q, seqused_k, *,
         vbatch, prefix = _fifo_order(md)
     sms = device_info.sm_count() or metadata.DEFAULT_NUM_SMS
     num_ctas = _max_tiles(config, need) if scheduler_mode == "single-tile" else sms
-    pair = _pair_entry(config, need)
-    if pair is not None:  # clusters of two CTAs
-        target = pair[0]
-        num_ctas = max(2, num_ctas - num_ctas % 2) if scheduler_mode != "single-tile" else num_ctas + num_ctas % 2
+    pair = _pair_target(config, need)
+    if pair is not None:  # clusters of two CTAs: an even grid, rounded up to a CTA per tile, else down to the SMs
+        target = pair
+        num_ctas = num_ctas + num_ctas % 2 if scheduler_mode == "single-tile" else max(2, num_ctas - num_ctas % 2)
     kernel_mode = {"static": 0, "single-tile": 0, "dynamic": 1, "dynamic-fifo": 1, "dynamic-two-ended": 2}
     splits = split_capacity(config)
     results = (jax.ShapeDtypeStruct((config.total_q, config.num_heads, config.head_dim_v), q.dtype),

@@ -465,17 +465,7 @@ def decode_tile(md, t: int, one_head_at_a_time: bool = False) -> tuple[int, int,
     `md` is a SchedulerMetadata or the dict from `to_numpy()`. `one_head_at_a_time` reads num_heads_in_l2 as 1, as
     the kernel does in its two-ended scheduler mode.
     """
-    f = md.to_numpy() if isinstance(md, SchedulerMetadata) else md
-    prefix = np.asarray(f["tile_prefix"])
-    p = int(np.searchsorted(prefix, t, side="right")) - 1  # largest p with prefix[p] <= t
-    b = int(f["virtual_batch_idx"][p])
-    u = t - int(prefix[p])
-    L = 1 if one_head_at_a_time else int(f["num_heads_in_l2"][b])
-    S, M = int(f["num_splits"][b]), int(f["num_m_blocks"][b])
-    g, r = divmod(u, L * M * S)
-    m = M - 1 - r // (L * S)
-    r2 = r % (L * S)
-    return b, g * L + r2 // S, m, r2 % S
+    return _decode(md, t, 1, one_head_at_a_time)
 
 
 def decode_pair(md, p: int, rank: int, one_head_at_a_time: bool = False) -> tuple[int, int, int, int]:
@@ -483,15 +473,22 @@ def decode_pair(md, p: int, rank: int, one_head_at_a_time: bool = False) -> tupl
     pair variants decode it (host-side, NumPy): the pair's two tiles are query heads 2 j and 2 j + 1 of one
     sequence, m-block and split, with the head-swizzle width counted in head pairs (one pair for odd widths).
     Valid for unpacked metadata with an even number of query heads (every sequence then holds whole pairs)."""
+    b, pair, m, split = _decode(md, 2 * p, 2, one_head_at_a_time)
+    return b, 2 * pair + rank, m, split
+
+
+def _decode(md, t: int, heads: int, one_head_at_a_time: bool) -> tuple[int, int, int, int]:
+    """Tile t -> (b, head unit, m_block, split), the head counted in units of `heads` query heads (1: tiles, 2: the
+    pair variants' tile pairs, whose swizzle width is num_heads_in_l2 / 2, or one pair for odd widths)."""
     f = md.to_numpy() if isinstance(md, SchedulerMetadata) else md
     prefix = np.asarray(f["tile_prefix"])
-    q = int(np.searchsorted(prefix, 2 * p, side="right")) - 1
-    b = int(f["virtual_batch_idx"][q])
-    u = (2 * p - int(prefix[q])) // 2
+    p = int(np.searchsorted(prefix, t, side="right")) - 1  # largest p with prefix[p] <= t
+    b = int(f["virtual_batch_idx"][p])
+    u = (t - int(prefix[p])) // heads
     L = 1 if one_head_at_a_time else int(f["num_heads_in_l2"][b])
-    L = L // 2 if L % 2 == 0 else 1
+    L = L // heads if L % heads == 0 else 1
     S, M = int(f["num_splits"][b]), int(f["num_m_blocks"][b])
     g, r = divmod(u, L * M * S)
     m = M - 1 - r // (L * S)
     r2 = r % (L * S)
-    return b, 2 * (g * L + r2 // S) + rank, m, r2 % S
+    return b, g * L + r2 // S, m, r2 % S

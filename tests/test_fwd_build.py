@@ -114,7 +114,7 @@ def test_fwd_sm90_variant_table_is_consistent():
         # Default scheduler metadata must be made with the tiles the kernel runs (the kernel path checks this).
         assert (cfg["tile_m"], cfg["tile_n"]) == metadata.default_tiles(variant[1], arch="sm_90a",
                                                                        masked=variant[2] != "none"), variant
-        # pair variants run unpacked metadata only (kernel_backend._pair_entry)
+        # pair variants run unpacked metadata only (kernel_backend._pair_target)
         assert cfg["pack_gqa"] == (metadata.KERNELS_PACK_GQA and variant[3] == 1)
         assert cfg["smem_bytes"] <= m.SMEM_LIMIT - 2048, (variant, cfg)
         assert cfg["tile_n"] % 16 == 0 and cfg["stages"] >= 2

@@ -324,11 +324,6 @@ def tma_pipeline(barriers, stages, tx_count, ctas=1):
     ctas = 2 the two CTAs of a cluster share every stage (each loads half of it and multicasts it to both), so a
     stage is free once the consumer warps of both have released it (lanes 0 and 1 of each warp signal one CTA
     each)."""
-    if ctas == 1:
-        return pipeline.PipelineTmaAsync.create(
-            barrier_storage=barriers.data_ptr(), num_stages=stages,
-            producer_group=pipeline.CooperativeGroup(pipeline.Agent.Thread, 1),
-            consumer_group=pipeline.CooperativeGroup(pipeline.Agent.Thread, 8), tx_count=tx_count, defer_sync=True)
     return pipeline.PipelineTmaAsync.create(
         barrier_storage=barriers.data_ptr(), num_stages=stages,
         producer_group=pipeline.CooperativeGroup(pipeline.Agent.Thread, 1),

@@ -514,6 +514,14 @@ class FwdSm90:
         return lo, cutlass.min(n_max, lo + per)
 
     @cute.jit
+    def cluster_rank(self):
+        """This CTA's rank in its cluster: 0, or 0 / 1 in a pair variant."""
+        rank = Int32(0)
+        if const_expr(self.ctas == 2):
+            rank = cute.arch.make_warp_uniform(cute.arch.block_idx_in_cluster())
+        return rank
+
+    @cute.jit
     def claim(self, t: Int32, tile_counter: cute.Tensor, scheduler_mode: Int32, total: Int32, rank: Int32, storage,
               slot: Int32, phase: Int32):
         """The CTA's next ticket (next_tile) and the pair-ticket slot state. Pair variants: the cluster's first CTA
@@ -591,9 +599,7 @@ class FwdSm90:
     def producer(self, tma_q, mQ, q_boxes, tma_k, mK, tma_v, mVt, sQ, sK, sV, sTile, pipe_q, pipe_k, pipe_v,
                  pipe_tile, window_left, window_right, pack_gqa):
         qhead_per_kv = mQ.shape[2] // mK.shape[2]
-        rank = Int32(0)
-        if const_expr(self.ctas == 2):
-            rank = cute.arch.make_warp_uniform(cute.arch.block_idx_in_cluster())
+        rank = self.cluster_rank()
         tile_state = pipeline.make_pipeline_state(pipeline.PipelineUserType.Consumer, TILE_STAGES)
         q_state = pipeline.make_pipeline_state(pipeline.PipelineUserType.Producer, self.q_stages)
         k_state = pipeline.make_pipeline_state(pipeline.PipelineUserType.Producer, self.stages)
@@ -689,9 +695,7 @@ class FwdSm90:
         # end: a CTA holds at most one tile beyond the one it computes, so at the end of a call the last long tiles
         # go to the CTAs about to need them (claiming ahead cost mixed-serve / long-decode 0.6-0.7 %, H200).
         pipe_tile.producer_acquire(tile_state)
-        rank = Int32(0)
-        if const_expr(self.ctas == 2):
-            rank = cute.arch.make_warp_uniform(cute.arch.block_idx_in_cluster())
+        rank = self.cluster_rank()
         total = total_tiles  # tickets: tiles, or tile pairs of a pair variant
         if const_expr(self.ctas == 2):
             total = total_tiles // 2
