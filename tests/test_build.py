@@ -52,6 +52,16 @@ def test_job_names_are_stable_and_keys_follow_content():
     assert len({j.key for j in a}) == len(a)
 
 
+def test_only_patterns_select_jobs_by_name():
+    """--only keeps the jobs whose name matches one of the patterns (an experiment library without editing
+    CI_VARIANTS), across modules and architectures."""
+    every = {j.name for j in plan_jobs(["combine", "prepare"])}
+    picked = {j.name for j in plan_jobs(["combine", "prepare"], only=["^combine__bf16__", "__sm100a$"])}
+    want = {n for n in every if n.startswith("combine__bf16__") or n.endswith("__sm100a")}
+    assert picked == want and picked and picked != every
+    assert plan_jobs(["combine"], only=["no_such_kernel"]) == []
+
+
 HEADER = """
 typedef struct {
     void *data;

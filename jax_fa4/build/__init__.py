@@ -148,15 +148,16 @@ class BuildResult:
     link: str        # "linked" or "cached"
 
 
-def build(kernel_names=None, archs=None, reduced=False, jobs_parallel=None, cache_dir=None, out_dir=None):
-    """Builds (or reuses) every planned kernel and the FFI library; returns a BuildResult."""
+def build(kernel_names=None, archs=None, reduced=False, jobs_parallel=None, cache_dir=None, out_dir=None, only=None):
+    """Builds (or reuses) every planned kernel (plan: `only` filters job names by regular expression) and the FFI
+    library; returns a BuildResult."""
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     out = Path(out_dir) if out_dir else LIB_DIR
     jobs_parallel = jobs_parallel or os.cpu_count() or 1
     start = time.perf_counter()
-    jobs = plan(kernel_names, archs, reduced)
+    jobs = plan(kernel_names, archs, reduced, only)
     if not jobs:
-        raise ValueError("nothing to build: no kernel matches the requested kernels/architectures")
+        raise ValueError("nothing to build: no kernel matches the requested kernels/architectures/--only patterns")
     _log(f"{len(jobs)} kernel variants, {jobs_parallel} parallel compiles, cache {cache}")
     outcome = {"built": [], "cached": []}
     with concurrent.futures.ThreadPoolExecutor(jobs_parallel) as pool:

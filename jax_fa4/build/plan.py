@@ -58,8 +58,9 @@ def _cutlass_version() -> str:
         return "unknown"
 
 
-def plan(kernel_names=None, archs=None, reduced: bool = False) -> list[Job]:
-    """Lists the jobs for `kernel_names` (default: all of KERNELS) on `archs` (default: each kernel's own)."""
+def plan(kernel_names=None, archs=None, reduced: bool = False, only=None) -> list[Job]:
+    """Lists the jobs for `kernel_names` (default: all of KERNELS) on `archs` (default: each kernel's own); `only`:
+    regular expressions, of which a job's name must match one (re.search), for quick experiment builds."""
     jobs = []
     shared = b"".join(p.read_bytes() for p in _shared_sources())
     version = _cutlass_version()
@@ -77,6 +78,8 @@ def plan(kernel_names=None, archs=None, reduced: bool = False) -> list[Job]:
                 if chosen is not None and repr(variant) not in chosen:
                     continue
                 name = f"{module_name}__{variant_tag(module, variant)}__{arch.replace('_', '')}"
+                if only and not any(re.search(pattern, name) for pattern in only):
+                    continue
                 digest = hashlib.sha256()
                 for part in (str(BUILD_FORMAT), version, module_name, repr(variant), arch):
                     digest.update(part.encode() + b"\0")
