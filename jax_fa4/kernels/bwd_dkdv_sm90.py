@@ -34,9 +34,13 @@ Math per query block, all transposed so that P^T and dS^T are register A operand
     causal 4x8192, H200);
     dS^T = P^T (dP^T - dsum) [(1 - t^2)]; dV += P^T dO, dK += dS^T Q (RS wgmma; Q and dO are loaded once,
     K-major, and read MN-major through a transposed view of the same shared memory).
-    dkdvdq: dS^T goes to shared memory (two buffers, one barrier of the two consumer warpgroups per block), each
-    warpgroup computes one half of D of dQ = dS K (SS wgmma; issued before dK's) and adds its accumulator
-    registers to dq_accum with 16-byte vector reductions (red.global.add.v4.f32) while dK's GEMM runs.
+    dkdvdq: dS^T goes to shared memory (two buffers), each warpgroup computes one half of D of dQ = dS K (SS
+    wgmma; issued before dK's) and adds its accumulator registers to dq_accum with 16-byte vector reductions
+    (red.global.add.v4.f32) while dK's GEMM runs. dQ runs one query block late (dq_late): block m's GEMM is issued
+    in block m + 1, and the buffers pass between the warpgroups through a two-slot mbarrier pipeline instead of a
+    barrier of both warpgroups per block, so neither waits for the other unless one falls a block behind. Backward
+    kernel time -1.8 to -2.8 %, fwd+bwd sustained -0.8 % (D = 128 dense 4x8192 full, H200,
+    benchmarks/results/h200-2026-12-04e/). Taking the S^T / dP^T GEMMs in turns on top of that was level.
     dkdq: the same with dQ^T = K^T dS^T (32-query blocks are too short to be an m64 wgmma's rows), the warpgroups
     on alternate 64-row blocks of D (D = 256) or on the two 16-query halves (D = 192); dq_accum holds dQ^T's
     registers in the same register order (bwd_dq_convert_sm90.accum_cells). Only 8-10 % faster at D = 256 for a
@@ -106,9 +110,10 @@ NUM_THREADS = 384
 PRODUCER_REGS = 24
 CONSUMER_REGS = 240
 TILE_STAGES = 2  # tile mailbox slots (the producer fetches the next ticket while consumers finish a tile)
-# Named barrier of the dQ passes (an id above any the CuTe DSL pipelines might take): both consumer
-# warpgroups wrote their dS^T rows.
+# Named barrier of the dkdq pass (an id above any the CuTe DSL pipelines might take): both consumer warpgroups
+# wrote their dS^T rows.
 DS_BARRIER = 8
+DS_SLOTS = 2  # dS^T buffers of the dQ passes
 
 
 def tile_config(variant):
@@ -119,7 +124,7 @@ def tile_config(variant):
     kv_bytes = kv_tiles(pass_) * TILE_K * d * itemsize  # K and V of the tile (K only for dV)
     stage_bytes = 2 * tile_q * d * itemsize + 2 * tile_q * 4  # Q and dO, and their rows' lse2 and dsum
     # dQ passes: dS^T in two buffers; 2 Q/dO stages (3 measured 1.5 % slower on an H200, causal 4x8192)
-    dq_bytes = 2 * TILE_K * tile_q * itemsize if pass_ in DQ_PASSES else 0
+    dq_bytes = DS_SLOTS * TILE_K * tile_q * itemsize if pass_ in DQ_PASSES else 0
     max_stages = 2 if pass_ in DQ_PASSES else 3
     # A second K/V stage loads the next key block while this one's last query blocks run: D = 96 dkdvdq 1-3 %
     # faster. Not past SMEM_BUDGET: the same at 225 KiB (D = 128) made that pass 5-9 % slower (H200).
@@ -195,6 +200,8 @@ class BwdDkdvSm90:
         self.loads_v = kv_tiles(pass_) == 2
         # dQ^T = K^T dS^T where a query block is shorter than one m64 wgmma (D >= 192)
         self.dq_transposed = self.want_dq and dq_transposed(d)
+        # dQ one query block late (dkdvdq; see consumer)
+        self.dq_late = self.want_dq and not self.dq_transposed
         self.dtype = DTYPES[dtype_name]
         self.hdim = d
         self.mask = mask
@@ -264,6 +271,8 @@ class BwdDkdvSm90:
             sdS: cute.struct.Align[cute.struct.MemRange[dtype, ds_elems], 1024]
             sLSE2: cute.struct.Align[cute.struct.MemRange[Float32, cols], 128]
             sDsum: cute.struct.Align[cute.struct.MemRange[Float32, cols], 128]
+            # dq_late's dS^T pipeline; last, so that the other passes' layout (and SASS) stays as it was
+            mbar_ds: cute.struct.MemRange[cutlass.Int64, 2 * DS_SLOTS]
 
         return SharedStorage
 
@@ -320,6 +329,14 @@ class BwdDkdvSm90:
             producer_group=pipeline.CooperativeGroup(pipeline.Agent.Thread, 32),
             consumer_group=pipeline.CooperativeGroup(pipeline.Agent.Thread, 256), defer_sync=True)
         sTile = storage.tile_slot.get_tensor(cute.make_layout(TILE_STAGES))
+        # dS^T buffers between the two consumer warpgroups (dq_late): full = both warpgroups' rows written, empty =
+        # both warpgroups' dQ GEMMs have read it.
+        pipe_ds = None
+        if const_expr(self.dq_late):
+            pipe_ds = pipeline.PipelineAsync.create(
+                barrier_storage=storage.mbar_ds.data_ptr(), num_stages=DS_SLOTS,
+                producer_group=pipeline.CooperativeGroup(pipeline.Agent.Thread, 256),
+                consumer_group=pipeline.CooperativeGroup(pipeline.Agent.Thread, 256), defer_sync=True)
         cute.arch.mbarrier_init_fence()
         cute.arch.sync_threads()
 
@@ -353,9 +370,9 @@ class BwdDkdvSm90:
             dq_io = None
             if const_expr(self.want_dq):
                 dq_io = (storage.sdS.get_tensor(sdS_layout.outer, swizzle=sdS_layout.inner), mdQ)
-            self.consumer(tiled_mma_s, tiled_mma_kv, smem_tensors, dq_io, pipe_kv, pipe_q, pipe_tile, sTile,
-                          mLSE2.shape[0], mdK, mdV, cu_q, cu_k, seq_q, seq_k, block_prefix, softmax_scale, softcap,
-                          window_left, window_right, tidx - 128)
+            self.consumer(tiled_mma_s, tiled_mma_kv, smem_tensors, dq_io, pipe_kv, pipe_q, pipe_tile, pipe_ds,
+                          sTile, mLSE2.shape[0], mdK, mdV, cu_q, cu_k, seq_q, seq_k, block_prefix, softmax_scale,
+                          softcap, window_left, window_right, tidx - 128)
 
     @cute.jit
     def query_block_range(self, n_block: Int32, sq: Int32, sk: Int32, window_left: Int32, window_right: Int32):
@@ -502,7 +519,7 @@ class BwdDkdvSm90:
 
     # ---------------------------------------------------------------------------------------------- consumer
     @cute.jit
-    def consumer(self, tiled_mma_s, tiled_mma_kv, smem_tensors, dq_io, pipe_kv, pipe_q, pipe_tile, sTile,
+    def consumer(self, tiled_mma_s, tiled_mma_kv, smem_tensors, dq_io, pipe_kv, pipe_q, pipe_tile, pipe_ds, sTile,
                  num_heads, mdK, mdV,
                  cu_q, cu_k, seq_q, seq_k, block_prefix, softmax_scale: Float32, softcap: Float32,
                  window_left: Int32, window_right: Int32, tidx: Int32):
@@ -556,6 +573,9 @@ class BwdDkdvSm90:
         kv_state = pipeline.make_pipeline_state(pipeline.PipelineUserType.Consumer, self.kv_stages)
         q_state = pipeline.make_pipeline_state(pipeline.PipelineUserType.Consumer, self.stages)
         ds_buf = Int32(0)
+        ds_write = pipeline.make_pipeline_state(pipeline.PipelineUserType.Producer, DS_SLOTS)
+        ds_read = pipeline.make_pipeline_state(pipeline.PipelineUserType.Consumer, DS_SLOTS)
+        dq_late_offset = Int64(0)  # dq_accum offset of the block whose dQ is still to be computed (dq_late)
         tile_state = pipeline.make_pipeline_state(pipeline.PipelineUserType.Consumer, TILE_STAGES)
         pipe_tile.consumer_wait(tile_state)
         t = sTile[tile_state.index]
@@ -595,7 +615,29 @@ class BwdDkdvSm90:
                                 gemm_rs(self.make_mma_kv(), acc_dV, tP, tKVrdOt, q_state.index)
                             if const_expr(self.want_dk):
                                 convert_packed(acc_dP, tdS)
-                            if const_expr(self.want_dq):
+                            if const_expr(self.dq_late):
+                                # dS^T into the next buffer; then the previous block's dQ (both warpgroups' rows of
+                                # its dS^T written), issued before dK's GEMM and added while dK's runs. The key
+                                # block's first block has no previous one: its dQ GEMM reads the buffer just written
+                                # and is discarded, since a GEMM issued under a branch keeps acc_dQ live across the
+                                # loop (ptxas spilled it).
+                                first = i * qhead_per_kv + hh == 0
+                                pipe_ds.producer_acquire(ds_write)
+                                self.store_ds(tdS, sdS, ds_write.index)
+                                cute.arch.fence_proxy("async.shared", space="cta")
+                                pipe_ds.producer_commit(ds_write)
+                                ds_write.advance()
+                                if not first:
+                                    pipe_ds.consumer_wait(ds_read)
+                                gemm_ss(self.make_mma_dq(), acc_dQ, tdQrA, tdQrB, ds_read.index, kv_state.index)
+                                gemm_rs(self.make_mma_kv(), acc_dK, tdS, tKVrQt, q_state.index)
+                                warpgroup.wait_group(1)  # dV's and dQ's GEMMs are done, dK's may run on
+                                if not first:
+                                    self.add_dq(acc_dQ, mdQ, dq_late_offset, wg, tidx)
+                                    pipe_ds.consumer_release(ds_read)
+                                    ds_read.advance()
+                                dq_late_offset = (Int64(head) * rows_per_head + (chunk0 + m) * tq) * d
+                            if const_expr(self.want_dq and not self.dq_late):
                                 # dQ's GEMM goes before dK's so that dQ is added while dK's runs. Buffer ds_buf was
                                 # last read by the dQ GEMMs two blocks ago, which both warpgroups waited for before
                                 # the previous block's barrier.
@@ -606,9 +648,9 @@ class BwdDkdvSm90:
                                     gemm_ss(self.make_mma_dq(), acc_dQ, tdQrA, tdQrB, kv_state.index, ds_buf)
                                 else:
                                     gemm_ss(self.make_mma_dq(), acc_dQ, tdQrA, tdQrB, ds_buf, kv_state.index)
-                            if const_expr(self.want_dk):
+                            if const_expr(self.want_dk and not self.dq_late):
                                 gemm_rs(self.make_mma_kv(), acc_dK, tdS, tKVrQt, q_state.index)
-                            if const_expr(self.want_dq):
+                            if const_expr(self.want_dq and not self.dq_late):
                                 warpgroup.wait_group(1)  # dV's and dQ's GEMMs are done, dK's may run on
                                 self.add_dq(acc_dQ, mdQ, (Int64(head) * rows_per_head + (chunk0 + m) * tq) * d, wg,
                                             tidx)
@@ -616,6 +658,13 @@ class BwdDkdvSm90:
                             warpgroup.wait_group(0)
                             pipe_q.consumer_release(q_state)
                             q_state.advance()
+                    if const_expr(self.dq_late):  # the key block's last dQ (its K is still in this stage)
+                        pipe_ds.consumer_wait(ds_read)
+                        gemm_ss(self.make_mma_dq(), acc_dQ, tdQrA, tdQrB, ds_read.index, kv_state.index)
+                        warpgroup.wait_group(0)
+                        self.add_dq(acc_dQ, mdQ, dq_late_offset, wg, tidx)
+                        pipe_ds.consumer_release(ds_read)
+                        ds_read.advance()
                     pipe_kv.consumer_release(kv_state)
                     kv_state.advance()
                 # dk = scale * dK, dv = dV for keys < seqlen_k (zeros for keys no query sees).
@@ -643,7 +692,7 @@ class BwdDkdvSm90:
                 sm90_utils.get_smem_layout_atom(LayoutEnum.COL_MAJOR, self.dtype, queries), self.dtype)
             return cute.tile_to_shape(atom, (self.tile_q, self.tile_k, 2), order=(1, 0, 2))
         return sm90_utils.make_smem_layout_a(LayoutEnum.COL_MAJOR, (self.tile_q, self.hdim, self.tile_k),
-                                             self.dtype, 2)
+                                             self.dtype, DS_SLOTS)
 
     def check_ds_layout(self, outer, swizzle):
         """Trace-time check of what store_ds's address formula rests on: (query, key) at element query + TILE_Q key,
