@@ -629,14 +629,14 @@ class BwdDkdvSm90:
                                 ds_write.advance()
                                 if not first:
                                     pipe_ds.consumer_wait(ds_read)
-                                gemm_ss(self.make_mma_dq(), acc_dQ, tdQrA, tdQrB, ds_read.index, kv_state.index)
+                                self.gemm_dq(acc_dQ, tdQrA, tdQrB, ds_read.index, kv_state.index)
                                 gemm_rs(self.make_mma_kv(), acc_dK, tdS, tKVrQt, q_state.index)
                                 warpgroup.wait_group(1)  # dV's and dQ's GEMMs are done, dK's may run on
                                 if not first:
                                     self.add_dq(acc_dQ, mdQ, dq_late_offset, wg, tidx)
                                     pipe_ds.consumer_release(ds_read)
                                     ds_read.advance()
-                                dq_late_offset = (Int64(head) * rows_per_head + (chunk0 + m) * tq) * d
+                                dq_late_offset = self.dq_chunk_offset(head, rows_per_head, chunk0 + m)
                             if const_expr(self.want_dq and not self.dq_late):
                                 # dQ's GEMM goes before dK's so that dQ is added while dK's runs. Buffer ds_buf was
                                 # last read by the dQ GEMMs two blocks ago, which both warpgroups waited for before
@@ -644,15 +644,12 @@ class BwdDkdvSm90:
                                 self.store_ds(tdS, sdS, ds_buf)
                                 cute.arch.fence_proxy("async.shared", space="cta")
                                 cute.arch.barrier(barrier_id=DS_BARRIER, number_of_threads=256)
-                                if const_expr(self.dq_transposed):
-                                    gemm_ss(self.make_mma_dq(), acc_dQ, tdQrA, tdQrB, kv_state.index, ds_buf)
-                                else:
-                                    gemm_ss(self.make_mma_dq(), acc_dQ, tdQrA, tdQrB, ds_buf, kv_state.index)
+                                self.gemm_dq(acc_dQ, tdQrA, tdQrB, ds_buf, kv_state.index)
                             if const_expr(self.want_dk and not self.dq_late):
                                 gemm_rs(self.make_mma_kv(), acc_dK, tdS, tKVrQt, q_state.index)
                             if const_expr(self.want_dq and not self.dq_late):
                                 warpgroup.wait_group(1)  # dV's and dQ's GEMMs are done, dK's may run on
-                                self.add_dq(acc_dQ, mdQ, (Int64(head) * rows_per_head + (chunk0 + m) * tq) * d, wg,
+                                self.add_dq(acc_dQ, mdQ, self.dq_chunk_offset(head, rows_per_head, chunk0 + m), wg,
                                             tidx)
                                 ds_buf = ds_buf ^ 1
                             warpgroup.wait_group(0)
@@ -660,7 +657,7 @@ class BwdDkdvSm90:
                             q_state.advance()
                     if const_expr(self.dq_late):  # the key block's last dQ (its K is still in this stage)
                         pipe_ds.consumer_wait(ds_read)
-                        gemm_ss(self.make_mma_dq(), acc_dQ, tdQrA, tdQrB, ds_read.index, kv_state.index)
+                        self.gemm_dq(acc_dQ, tdQrA, tdQrB, ds_read.index, kv_state.index)
                         warpgroup.wait_group(0)
                         self.add_dq(acc_dQ, mdQ, dq_late_offset, wg, tidx)
                         pipe_ds.consumer_release(ds_read)
@@ -744,6 +741,18 @@ class BwdDkdvSm90:
             for i in cutlass.range_constexpr(cute.size(words) // 4):
                 stmatrix_x4(b ^ (STMATRIX_STEP * i), words[4 * i], words[4 * i + 1], words[4 * i + 2],
                             words[4 * i + 3])
+
+    def gemm_dq(self, acc_dQ, tdQrA, tdQrB, ds_slot, kv_stage):
+        """Issue dQ = dS K from dS^T buffer ds_slot and K stage kv_stage (transposed: dQ^T = K^T dS^T, A from the
+        K stage); committed, not waited."""
+        if const_expr(self.dq_transposed):
+            gemm_ss(self.make_mma_dq(), acc_dQ, tdQrA, tdQrB, kv_stage, ds_slot)
+        else:
+            gemm_ss(self.make_mma_dq(), acc_dQ, tdQrA, tdQrB, ds_slot, kv_stage)
+
+    def dq_chunk_offset(self, head, rows_per_head, chunk):
+        """Element offset in dq_accum [H, rows, D] of chunk `chunk` (TILE_Q rows) of query head `head`."""
+        return (Int64(head) * rows_per_head + chunk * self.tile_q) * self.hdim
 
     @cute.jit
     def add_dq(self, acc_dQ, mdQ, chunk_offset: Int64, wg: Int32, tidx: Int32):
