@@ -36,7 +36,7 @@ Math per query block, all transposed so that P^T and dS^T are register A operand
     K-major, and read MN-major through a transposed view of the same shared memory).
     dkdvdq: dS^T goes to shared memory (two buffers), each warpgroup computes one half of D of dQ = dS K (SS
     wgmma; issued before dK's) and adds its accumulator registers to dq_accum with 16-byte vector reductions
-    (red.global.add.v4.f32) while dK's GEMM runs. dQ runs one query block late (dq_late): block m's GEMM is issued
+    (red.global.add.v4.f32) while dK's GEMM runs. dQ runs one query block late: block m's GEMM is issued
     in block m + 1, and the buffers pass between the warpgroups through a two-slot mbarrier pipeline instead of a
     barrier of both warpgroups per block, so neither waits for the other unless one falls a block behind. Backward
     kernel time -1.8 to -2.8 %, fwd+bwd sustained -0.8 % (D = 128 dense 4x8192 full, H200,
@@ -46,7 +46,9 @@ Math per query block, all transposed so that P^T and dS^T are register A operand
     registers in the same register order (bwd_dq_convert_sm90.accum_cells). Only 8-10 % faster at D = 256 for a
     quarter fewer GEMMs; the likely limit (counted, not profiled): with 32-query blocks each SS wgmma re-reads a
     64-key operand for half the work of a 64-query block, ~38 bytes of shared memory per kFLOP against ~24 in the
-    D = 128 dkdvdq pass, and the 16-query halves at D = 192 read K^T in both warpgroups (-2.4 % there).
+    D = 128 dkdvdq pass, and the 16-query halves at D = 192 read K^T in both warpgroups (-2.4 % there). Its dQ^T
+    runs one block late too: dkdq kernel time at D = 256 -2.6 % dense 4x8192 full, -5 % causal, -6 % packed-train;
+    D = 192 level (H200, interleaved, benchmarks/results/h200-2026-12-04f/).
     Epilogue: dk = scale * dK, dv = dV for keys < seqlen_k; rows no sequence uses are zeroed by the producer's
     idle warps.
     Instruction count: the element loop is compiled once per softcap case (p_and_ds) and dS^T is stored with
@@ -110,9 +112,6 @@ NUM_THREADS = 384
 PRODUCER_REGS = 24
 CONSUMER_REGS = 240
 TILE_STAGES = 2  # tile mailbox slots (the producer fetches the next ticket while consumers finish a tile)
-# Named barrier of the dkdq pass (an id above any the CuTe DSL pipelines might take): both consumer warpgroups
-# wrote their dS^T rows.
-DS_BARRIER = 8
 DS_SLOTS = 2  # dS^T buffers of the dQ passes
 
 
@@ -200,8 +199,6 @@ class BwdDkdvSm90:
         self.loads_v = kv_tiles(pass_) == 2
         # dQ^T = K^T dS^T where a query block is shorter than one m64 wgmma (D >= 192)
         self.dq_transposed = self.want_dq and dq_transposed(d)
-        # dQ one query block late (dkdvdq; see consumer)
-        self.dq_late = self.want_dq and not self.dq_transposed
         self.dtype = DTYPES[dtype_name]
         self.hdim = d
         self.mask = mask
@@ -271,7 +268,7 @@ class BwdDkdvSm90:
             sdS: cute.struct.Align[cute.struct.MemRange[dtype, ds_elems], 1024]
             sLSE2: cute.struct.Align[cute.struct.MemRange[Float32, cols], 128]
             sDsum: cute.struct.Align[cute.struct.MemRange[Float32, cols], 128]
-            # dq_late's dS^T pipeline; last, so that the other passes' layout (and SASS) stays as it was
+            # the dQ passes' dS^T pipeline; last, so that the other passes' layout (and SASS) stays as it was
             mbar_ds: cute.struct.MemRange[cutlass.Int64, 2 * DS_SLOTS]
 
         return SharedStorage
@@ -329,10 +326,10 @@ class BwdDkdvSm90:
             producer_group=pipeline.CooperativeGroup(pipeline.Agent.Thread, 32),
             consumer_group=pipeline.CooperativeGroup(pipeline.Agent.Thread, 256), defer_sync=True)
         sTile = storage.tile_slot.get_tensor(cute.make_layout(TILE_STAGES))
-        # dS^T buffers between the two consumer warpgroups (dq_late): full = both warpgroups' rows written, empty =
+        # dS^T buffers between the two consumer warpgroups (dQ passes): full = both warpgroups' rows written, empty =
         # both warpgroups' dQ GEMMs have read it.
         pipe_ds = None
-        if const_expr(self.dq_late):
+        if const_expr(self.want_dq):
             pipe_ds = pipeline.PipelineAsync.create(
                 barrier_storage=storage.mbar_ds.data_ptr(), num_stages=DS_SLOTS,
                 producer_group=pipeline.CooperativeGroup(pipeline.Agent.Thread, 256),
@@ -572,10 +569,9 @@ class BwdDkdvSm90:
 
         kv_state = pipeline.make_pipeline_state(pipeline.PipelineUserType.Consumer, self.kv_stages)
         q_state = pipeline.make_pipeline_state(pipeline.PipelineUserType.Consumer, self.stages)
-        ds_buf = Int32(0)
         ds_write = pipeline.make_pipeline_state(pipeline.PipelineUserType.Producer, DS_SLOTS)
         ds_read = pipeline.make_pipeline_state(pipeline.PipelineUserType.Consumer, DS_SLOTS)
-        dq_late_offset = Int64(0)  # dq_accum offset of the block whose dQ is still to be computed (dq_late)
+        dq_late_offset = Int64(0)  # dq_accum offset of the block whose dQ is still to be computed
         tile_state = pipeline.make_pipeline_state(pipeline.PipelineUserType.Consumer, TILE_STAGES)
         pipe_tile.consumer_wait(tile_state)
         t = sTile[tile_state.index]
@@ -615,7 +611,7 @@ class BwdDkdvSm90:
                                 gemm_rs(self.make_mma_kv(), acc_dV, tP, tKVrdOt, q_state.index)
                             if const_expr(self.want_dk):
                                 convert_packed(acc_dP, tdS)
-                            if const_expr(self.dq_late):
+                            if const_expr(self.want_dq):
                                 # dS^T into the next buffer; then the previous block's dQ (both warpgroups' rows of
                                 # its dS^T written), issued before dK's GEMM and added while dK's runs. The key
                                 # block's first block has no previous one: its dQ GEMM reads the buffer just written
@@ -637,25 +633,12 @@ class BwdDkdvSm90:
                                     pipe_ds.consumer_release(ds_read)
                                     ds_read.advance()
                                 dq_late_offset = self.dq_chunk_offset(head, rows_per_head, chunk0 + m)
-                            if const_expr(self.want_dq and not self.dq_late):
-                                # dQ's GEMM goes before dK's so that dQ is added while dK's runs. Buffer ds_buf was
-                                # last read by the dQ GEMMs two blocks ago, which both warpgroups waited for before
-                                # the previous block's barrier.
-                                self.store_ds(tdS, sdS, ds_buf)
-                                cute.arch.fence_proxy("async.shared", space="cta")
-                                cute.arch.barrier(barrier_id=DS_BARRIER, number_of_threads=256)
-                                self.gemm_dq(acc_dQ, tdQrA, tdQrB, ds_buf, kv_state.index)
-                            if const_expr(self.want_dk and not self.dq_late):
+                            if const_expr(self.want_dk and not self.want_dq):
                                 gemm_rs(self.make_mma_kv(), acc_dK, tdS, tKVrQt, q_state.index)
-                            if const_expr(self.want_dq and not self.dq_late):
-                                warpgroup.wait_group(1)  # dV's and dQ's GEMMs are done, dK's may run on
-                                self.add_dq(acc_dQ, mdQ, self.dq_chunk_offset(head, rows_per_head, chunk0 + m), wg,
-                                            tidx)
-                                ds_buf = ds_buf ^ 1
                             warpgroup.wait_group(0)
                             pipe_q.consumer_release(q_state)
                             q_state.advance()
-                    if const_expr(self.dq_late):  # the key block's last dQ (its K is still in this stage)
+                    if const_expr(self.want_dq):  # the key block's last dQ (its K is still in this stage)
                         pipe_ds.consumer_wait(ds_read)
                         self.gemm_dq(acc_dQ, tdQrA, tdQrB, ds_read.index, kv_state.index)
                         warpgroup.wait_group(0)
@@ -687,7 +670,7 @@ class BwdDkdvSm90:
             queries = self.tile_q // dq_atoms(self.hdim)[1]
             atom = warpgroup.make_smem_layout_atom(
                 sm90_utils.get_smem_layout_atom(LayoutEnum.COL_MAJOR, self.dtype, queries), self.dtype)
-            return cute.tile_to_shape(atom, (self.tile_q, self.tile_k, 2), order=(1, 0, 2))
+            return cute.tile_to_shape(atom, (self.tile_q, self.tile_k, DS_SLOTS), order=(1, 0, 2))
         return sm90_utils.make_smem_layout_a(LayoutEnum.COL_MAJOR, (self.tile_q, self.hdim, self.tile_k),
                                              self.dtype, DS_SLOTS)
 
