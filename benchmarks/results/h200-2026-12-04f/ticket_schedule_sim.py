@@ -1,8 +1,8 @@
-"""Session 41 (CPU only): simulated backward ticket schedule: greedy dynamic (each CTA takes the next ticket when free), cost = visited
-(query block, head) steps + a per-key-block fixed cost. Makespan vs ideal (work / P)."""
+"""Session 41 (CPU only): simulated backward ticket schedule, greedy dynamic (each CTA takes the next ticket when
+free); cost = visited (query block, head) steps + a per-key-block fixed cost. Makespan vs ideal (work / P)."""
 import heapq, sys
 import numpy as np
-sys.path.insert(0, '/work/main')
+sys.path.insert(0, str(__import__('pathlib').Path(__file__).resolve().parents[3]))
 from benchmarks import workloads
 P, TK, TQ, HK, QPK = 132, 128, 64, 8, 4
 FIX = float(sys.argv[1]) if len(sys.argv) > 1 else 4.0  # fixed cost per key block in steps
