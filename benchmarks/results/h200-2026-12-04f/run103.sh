@@ -1,6 +1,8 @@
 #!/bin/bash
-# prepared in session 41, not run. Run from a checkout of branch wip/bwd-stream-k (longest-first tickets + the
-# stream-K tail), with its full library built into .carry/SK (python -m jax_fa4.build --out-dir .carry/SK).
+# prepared in session 41, not run. Run on main ead2dba (or later, if they still apply) with
+# bwd_longest_first.patch and then bwd_stream_k.patch applied (git apply; both checked to apply cleanly on ead2dba
+# and to reproduce the session's branches), and the full library built into .carry/SK
+# (python -m jax_fa4.build --out-dir .carry/SK).
 # 1. the backward GPU tests on it (the new stream-K tail test, every head dim on the default path);
 # 2. backward kernel times with the tail / the longest-first order switched off and on, interleaved.
 export PYTHONPATH=. XLA_PYTHON_CLIENT_PREALLOCATE=false
