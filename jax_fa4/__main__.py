@@ -20,9 +20,20 @@ def _demo(argv):
     return 0
 
 
+def _info(argv):
+    argparse.ArgumentParser(prog="python -m jax_fa4 info",
+                            description="Versions, the GPU, the kernel library, and whether calls here run on "
+                                        "the kernels (and if not, why).").parse_args(argv)
+    from jax_fa4 import info
+
+    print("\n".join(info.report()))
+    return 0
+
+
 # name -> (one-line help, function(argv) -> exit code)
 COMMANDS = {
     "demo": ("run the packed-attention demo and check it against float64", _demo),
+    "info": ("versions, GPU, kernel library, and why calls use the kernels or the reference", _info),
 }
 
 

@@ -35,6 +35,18 @@ def _attribute(name: str, device: int):
     return value if err == runtime.cudaError_t.cudaSuccess else None
 
 
+def name(device: int = 0):
+    """The device's name (e.g. "NVIDIA H100 80GB HBM3"), or None without a GPU."""
+    runtime = _runtime()
+    if runtime is None:
+        return None
+    err, props = runtime.cudaGetDeviceProperties(device)
+    if err != runtime.cudaError_t.cudaSuccess:
+        return None
+    raw = props.name
+    return (raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)).rstrip("\x00")
+
+
 def sm_count(device: int = 0):
     """Streaming multiprocessors on `device`, or None without a GPU."""
     return _attribute("cudaDevAttrMultiProcessorCount", device)

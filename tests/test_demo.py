@@ -1,5 +1,6 @@
 """The main job: `python -m jax_fa4 demo` runs and checks itself; the command line lists its commands."""
 
+import collections
 import os
 import pathlib
 import subprocess
@@ -43,4 +44,39 @@ def test_cli_help_and_demo_subprocess():
     assert res.returncode == 0, res.stderr
     assert "backend" in res.stdout and "all cases within tolerance" in res.stdout
     assert cli.main(["nope"]) == 2
-    assert set(cli.COMMANDS) >= {"demo"}
+    assert set(cli.COMMANDS) >= {"demo", "info"}
+    res = subprocess.run([sys.executable, "-m", "jax_fa4", "info"], capture_output=True, text=True, env=env,
+                         cwd=ROOT, timeout=120)
+    assert res.returncode == 0 and "kernel library" in res.stdout, res.stderr
+
+
+def test_info_reports_the_library_and_why_calls_use_the_reference():
+    from jax_fa4 import ffi, info, kernel_backend
+
+    lines = info.report()
+    text = "\n".join(lines)
+    manifest = ffi.load()
+    if manifest is None:
+        assert f"kernel library: {ffi.load_error()}" in text
+    else:
+        assert f"({len(manifest['handlers'])} kernel variants)" in text
+        per_module = collections.Counter((e["module"], e["arch"]) for e in manifest["handlers"].values())
+        for (module, arch), n in per_module.items():
+            assert f"  {module} [{arch}]: {n}" in lines
+    reason = kernel_backend.unavailable_reason()
+    if reason is None:
+        assert "run on the GPU kernels" in lines[-1]
+    else:
+        assert lines[-1] == f"calls here use the pure-JAX reference: {reason}"
+
+
+def test_info_forward_coverage_lines():
+    from jax_fa4 import info
+
+    full = [f"{dt}_d{d}_{mk}" for dt in ("bf16", "fp16") for d in (64, 128) for mk in ("none", "causal")]
+    assert info._forward_coverage(full + ["bf16_d128_causal_pair", "bf16_d64_none_pair"]) == [
+        "    bf16: D = 64 / 128 x causal / none; 2 of them also as pair variants",
+        "    fp16: D = 64 / 128 x causal / none; 0 of them also as pair variants"]
+    # a reduced build lists its combinations one by one
+    assert info._forward_coverage(["bf16_d128_causal", "bf16_d64_none", "bf16_d128_causal_pair"]) == [
+        "    bf16: D = 64 none, D = 128 causal; 1 of them also as pair variants"]
