@@ -44,6 +44,7 @@ def test_rebuild_with_nothing_changed_is_a_cache_hit(built):
     assert again.built == [] and again.link == "cached"
 
 
+@pytest.mark.build  # plans jobs from the kernel modules, which import cutlass
 def test_job_names_are_stable_and_keys_follow_content():
     a = plan_jobs(["combine"], ["sm_90a"])
     b = plan_jobs(["combine"], ["sm_90a"])
@@ -52,6 +53,7 @@ def test_job_names_are_stable_and_keys_follow_content():
     assert len({j.key for j in a}) == len(a)
 
 
+@pytest.mark.build  # plans jobs from the kernel modules, which import cutlass
 def test_only_patterns_select_jobs_by_name():
     """--only keeps the jobs whose name matches one of the patterns (an experiment library without editing
     CI_VARIANTS), across modules and architectures."""
@@ -90,6 +92,7 @@ def test_codegen_rejects_a_signature_that_disagrees_with_the_export():
         handler_source("k", "jaxfa4_k", HEADER, [("c", "in"), ("x", "in"), ("scale", "f32")])
 
 
+@pytest.mark.build  # plans jobs from the kernel modules, which import cutlass
 def test_build_switches_of_a_module_are_part_of_its_keys(monkeypatch):
     # A timeline build (FWD_SM90_TIMELINE=1) compiles other code: its objects must not be reused by a normal build.
     monkeypatch.delenv("FWD_SM90_TIMELINE", raising=False)
