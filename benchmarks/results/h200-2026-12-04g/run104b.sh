@@ -6,7 +6,7 @@
 export PYTHONPATH=. XLA_PYTHON_CLIENT_PREALLOCATE=false
 L=$PWD/.carry
 nvidia-smi --query-gpu=name,clocks.sm,power.draw,power.limit --format=csv | tee $OUT/gpu.txt
-kb() { JAX_FA4_LIBRARY=$L/$1/libjax_fa4_kernels.so timeout 110 python -m benchmarks.kernel_breakdown --fwd-only \
+kb() { JAX_FA4_LIBRARY=$L/$1/libjax_fa4_kernels.so timeout 100 python -m benchmarks.kernel_breakdown --fwd-only \
   --only dense-4x8192-full dense-4x8192-causal dense-16x2048-causal packed-train mixed-serve 2>&1 | grep "us of kernels" | sed "s/^/$1 /"; }
 for x in FULL XT FULL XT; do kb $x; done | tee $OUT/kernel_fwd_xt.txt
 for x in XT FULL XT FULL; do
