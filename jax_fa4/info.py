@@ -45,10 +45,11 @@ def report() -> list[str]:
         lines.append(f"JAX default backend: none ({exc})")
     count = device_info.device_count()
     if count:
-        cc = device_info.compute_capability()
-        lines.append(f"CUDA device 0 of {count}: {device_info.name()}, compute capability {cc[0]}.{cc[1]}, "
-                     f"{device_info.sm_count()} SMs, L2 {device_info.l2_cache_bytes() / 2**20:.0f} MiB; "
-                     f"prebuilt kernel arch: {device_info.kernel_arch() or 'none'}")
+        cc, l2 = device_info.compute_capability(), device_info.l2_cache_bytes()
+        lines.append(f"CUDA device 0 of {count}: {device_info.name()}, compute capability "
+                     f"{'.'.join(map(str, cc)) if cc else '?'}, {device_info.sm_count() or '?'} SMs, L2 "
+                     f"{f'{l2 / 2**20:.0f} MiB' if l2 else '?'}; prebuilt kernel arch: "
+                     f"{device_info.kernel_arch() or 'none'}")
     else:
         lines.append("CUDA devices: none visible to cuda-python")
     manifest = ffi.load()

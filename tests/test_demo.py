@@ -70,6 +70,23 @@ def test_info_reports_the_library_and_why_calls_use_the_reference():
         assert lines[-1] == f"calls here use the pure-JAX reference: {reason}"
 
 
+def test_info_describes_a_gpu_even_when_some_attributes_are_unknown(monkeypatch):
+    """The GPU line, as on a CUDA machine (faked here), tolerates attributes the runtime does not answer."""
+    from jax_fa4 import device_info, info
+
+    monkeypatch.setattr(device_info, "device_count", lambda: 2)
+    monkeypatch.setattr(device_info, "name", lambda device=0: "NVIDIA H200")
+    monkeypatch.setattr(device_info, "compute_capability", lambda device=0: (9, 0))
+    monkeypatch.setattr(device_info, "sm_count", lambda device=0: 132)
+    monkeypatch.setattr(device_info, "l2_cache_bytes", lambda device=0: 50 * 2**20)
+    assert ("CUDA device 0 of 2: NVIDIA H200, compute capability 9.0, 132 SMs, L2 50 MiB; prebuilt kernel arch: "
+            "sm_90a") in info.report()
+    monkeypatch.setattr(device_info, "l2_cache_bytes", lambda device=0: None)
+    monkeypatch.setattr(device_info, "compute_capability", lambda device=0: None)
+    assert any(line.startswith("CUDA device 0 of 2: NVIDIA H200, compute capability ?, 132 SMs, L2 ?")
+               for line in info.report())
+
+
 def test_info_forward_coverage_lines():
     from jax_fa4 import info
 
