@@ -22,6 +22,7 @@ fi
 if [ ! -x .venv-newest-jax/bin/python ]; then
   "$PY" -m venv .venv-newest-jax
 fi
-.venv-newest-jax/bin/python -m pip install -q "jax==$JAX_VERSION" numpy cuda-python pytest optax matplotlib
+# the package's own runtime and test dependencies (pyproject.toml), with JAX pinned to the version under test
+.venv-newest-jax/bin/python -m pip install -q "jax==$JAX_VERSION" -e ".[dev]"
 echo "[newest-jax] $(.venv-newest-jax/bin/python -c 'import sys, jax; print("Python", sys.version.split()[0], "jax", jax.__version__)')"
 PYTHONPATH=. .venv-newest-jax/bin/python -m pytest -q -m "not slow and not build" tests -p no:cacheprovider

@@ -2,6 +2,7 @@
 the prebuilt kernel library inside the package, tagged for Linux x86-64 (setup.py), and an installed copy loads
 it from its own directory, away from the source tree."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -11,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from jax_fa4.ffi import LIB_DIR as LIB, LIBRARY_NAME
+
 ROOT = Path(__file__).resolve().parents[1]
-LIB = ROOT / "jax_fa4" / "_lib"
 
 
 def _run(cmd, **kw):
@@ -55,8 +57,9 @@ def wheel(tmp_path_factory):
 
 def test_wheel_is_tagged_for_the_platform_and_holds_the_library(wheel):
     assert wheel.name.endswith("-py3-none-linux_x86_64.whl"), wheel.name
-    names = zipfile.ZipFile(wheel).namelist()
-    meta = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith(".dist-info/WHEEL"))).decode()
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        meta = archive.read(next(n for n in names if n.endswith(".dist-info/WHEEL"))).decode()
     assert "Root-Is-Purelib: false" in meta
     assert "jax_fa4/__init__.py" in names and "jax_fa4/kernels/fwd_sm90.py" in names
     built = sorted(p.name for p in LIB.glob("*") if p.suffix in (".so", ".json")) if LIB.is_dir() else []
@@ -64,7 +67,7 @@ def test_wheel_is_tagged_for_the_platform_and_holds_the_library(wheel):
 
 
 def test_installed_wheel_loads_its_own_library(wheel, tmp_path):
-    if not (LIB / "libjax_fa4_kernels.so").exists():
+    if not (LIB / LIBRARY_NAME).exists():
         pytest.skip("no kernel library built in this checkout (python -m jax_fa4.build)")
     site = tmp_path / "site"
     _run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site), str(wheel)])
@@ -75,5 +78,4 @@ def test_installed_wheel_loads_its_own_library(wheel, tmp_path):
                env=env, cwd=tmp_path)
     module_file, library, handlers = out.split("\n")[:3]
     assert module_file.startswith(str(site)) and library.startswith(str(site)), out
-    import json
     assert int(handlers) == len(json.loads((LIB / "manifest.json").read_text())["handlers"])
