@@ -8,9 +8,10 @@ Public API:
 - `segment_ids_to_cu_seqlens`, `pack`, `unpack`: from JAX-style segment ids to the packed layout and back.
 - `merge_attention_states`: the log-sum-exp merge of attention over disjoint key sets (split-KV, ring attention).
 - `export_safety_checks`: what `jax.export` needs to serialise programs that call our kernels.
+- `ReferenceFallbackWarning`: warned when a call on a GPU runs on the reference instead of the kernels.
 """
 
-from jax_fa4.api import attention, varlen_attention
+from jax_fa4.api import ReferenceFallbackWarning, attention, varlen_attention
 from jax_fa4.ffi import export_safety_checks, load as _load_kernel_library
 from jax_fa4.validation import SCHEDULER_MODES
 from jax_fa4.merge import merge_attention_states
@@ -27,5 +28,5 @@ _load_kernel_library()
 __all__ = [
     "attention", "varlen_attention", "prepare_scheduler_metadata", "SchedulerMetadata", "segment_ids_to_cu_seqlens",
     "pack", "unpack", "merge_attention_states", "export_safety_checks",
-    "SCHEDULER_MODES",
+    "SCHEDULER_MODES", "ReferenceFallbackWarning",
 ]

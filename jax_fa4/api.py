@@ -8,6 +8,7 @@ which defines the semantics the kernels are tested against.
 from __future__ import annotations
 
 import functools
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -15,6 +16,31 @@ import jax.numpy as jnp
 from jax_fa4 import validation
 from jax_fa4.validation import SCHEDULER_MODES
 from jax_fa4.reference import varlen_attention_reference
+
+
+class ReferenceFallbackWarning(UserWarning):
+    """A call made on a GPU backend runs, or is differentiated, on the pure-JAX reference instead of the kernels:
+    correct, but many times slower. Silence it with
+    `warnings.filterwarnings("ignore", category=jax_fa4.ReferenceFallbackWarning)`, or choose the reference
+    explicitly with implementation="xla"."""
+
+
+def _default_backend():
+    try:
+        return jax.default_backend()
+    except RuntimeError:
+        return None
+
+
+def _warn_reference_on_gpu(what: str, reason: str):
+    """Warn (at trace time) when `what` falls back to the reference while JAX runs on a GPU. Why: on a GPU without
+    our kernels (another architecture, a library built without the variant) the fallback is silent otherwise, and
+    a model can run many times slower without a sign; on a CPU the reference is the expected path."""
+    if _default_backend() == "gpu":
+        warnings.warn(f"jax_fa4: {what} runs on the pure-JAX reference on this GPU, not on the kernels: {reason}. "
+                      f"That is correct but many times slower; `python -m jax_fa4 info` shows what this machine "
+                      f"runs. implementation='xla' selects the reference without this warning, and "
+                      f"implementation='kernel' raises instead.", ReferenceFallbackWarning, stacklevel=4)
 
 
 def _select_backend(config: validation.CallConfig, implementation):
@@ -45,6 +71,7 @@ def _select_backend(config: validation.CallConfig, implementation):
         raise ValueError(f"implementation='kernel' cannot run this call (no kernel library built / no CUDA GPU / "
                          f"unsupported configuration): {reason}. Use implementation=None or 'xla' for the "
                          f"pure-JAX reference.")
+    _warn_reference_on_gpu("this call", reason)
     return "xla", None
 
 
@@ -59,9 +86,12 @@ def _gradients(module, config, q, k, v, out, lse, cu_q, cu_k, used_q, used_k, do
     """(dq, dk, dv) of a call whose forward gave (out, lse): the GPU backward kernels when `module` (the kernel
     backend the forward ran on, or None for the reference path) has them for `config`, else the reference's
     gradient, recomputed from (q, k, v)."""
-    if module is not None and _kernel_backward_reason(module, config) is None:
-        return module.varlen_backward(q, k, v, out, lse, dout, dlse, cu_q, cu_k, used_q, used_k, config=config,
-                                      deterministic=deterministic)
+    if module is not None:
+        reason = _kernel_backward_reason(module, config)
+        if reason is None:
+            return module.varlen_backward(q, k, v, out, lse, dout, dlse, cu_q, cu_k, used_q, used_k, config=config,
+                                          deterministic=deterministic)
+        _warn_reference_on_gpu("the gradient of this call", reason)
 
     def reference(q_, k_, v_):
         return varlen_attention_reference(

@@ -1,10 +1,13 @@
 """Public API: varlen_attention dispatch and options, the padded `attention` entry, gradients under jit."""
 
+import warnings
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import jax_fa4
 import oracle
 from jax_fa4 import api, kernel_backend, validation
 from jax_fa4.api import attention, varlen_attention
@@ -105,22 +108,30 @@ def test_dispatch_uses_kernel_backend_when_it_supports_the_call(monkeypatch):
                          implementation="kernel")
 
 
+def reference_as_kernel_forward(q, k, v, cu_q, cu_k, used_q, used_k, *, config, scheduler_metadata,
+                                scheduler_mode):
+    """A stand-in for kernel_backend.varlen_forward that computes the reference's (out, lse), so the kernel path's
+    dispatch and custom_vjp run on the CPU."""
+    from jax_fa4.reference import varlen_attention_reference
+
+    return varlen_attention_reference(q, k, v, cu_q, cu_k, max_seqlen_q=config.max_seqlen_q,
+                                      max_seqlen_k=config.max_seqlen_k, causal=config.causal)
+
+
+def fake_kernel_backend(monkeypatch):
+    """kernel_backend made to accept every call and run it with reference_as_kernel_forward."""
+    monkeypatch.setattr(kernel_backend, "unavailable_reason", lambda: None)
+    monkeypatch.setattr(kernel_backend, "supports", lambda cfg: None, raising=False)
+    monkeypatch.setattr(kernel_backend, "varlen_forward", reference_as_kernel_forward, raising=False)
+
+
 def test_kernel_path_gradient_is_the_references(monkeypatch):
     """jax.grad through the kernel path (custom_vjp: kernel forward, reference backward) equals the reference's
     gradient; a fake forward stands in for the GPU kernel so this runs on the CPU."""
-    from jax_fa4.reference import varlen_attention_reference
-
     rng = np.random.default_rng(5)
     q, k, v = rand(rng, (9, 4, 8)), rand(rng, (12, 2, 8)), rand(rng, (12, 2, 8))
     cu_q, cu_k = cu_of((4, 0, 5)), cu_of((7, 2, 3))
-
-    def fake_forward(q, k, v, cu_q, cu_k, used_q, used_k, *, config, scheduler_metadata, scheduler_mode):
-        return varlen_attention_reference(q, k, v, cu_q, cu_k, max_seqlen_q=config.max_seqlen_q,
-                                          max_seqlen_k=config.max_seqlen_k, causal=config.causal)
-
-    monkeypatch.setattr(kernel_backend, "unavailable_reason", lambda: None)
-    monkeypatch.setattr(kernel_backend, "supports", lambda cfg: None, raising=False)
-    monkeypatch.setattr(kernel_backend, "varlen_forward", fake_forward, raising=False)
+    fake_kernel_backend(monkeypatch)
 
     def loss(q, k, v, impl):
         o, lse = varlen_attention(q, k, v, cu_q, cu_k, max_seqlen_q=5, max_seqlen_k=7, causal=True,
@@ -131,6 +142,35 @@ def test_kernel_path_gradient_is_the_references(monkeypatch):
     want = jax.grad(loss, argnums=(0, 1, 2))(q, k, v, "xla")
     for a, b in zip(got, want):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+
+
+def test_reference_fallback_on_a_gpu_backend_warns(monkeypatch):
+    """On a GPU backend, a call that falls back to the reference, or whose gradient does, warns
+    ReferenceFallbackWarning with the reason; implementation='xla' and the CPU backend do not warn."""
+    rng = np.random.default_rng(6)
+    q = rand(rng, (6, 2, 8))
+    cu = cu_of((6,))
+    kw = dict(max_seqlen_q=6, max_seqlen_k=6)
+    if jax.default_backend() == "cpu":
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", jax_fa4.ReferenceFallbackWarning)
+            varlen_attention(q, q, q, cu, cu, **kw)  # the expected path on a CPU
+    monkeypatch.setattr(api, "_default_backend", lambda: "gpu")
+    monkeypatch.setattr(kernel_backend, "unavailable_reason", lambda: "no prebuilt kernels for compute capability 8.0")
+    with pytest.warns(jax_fa4.ReferenceFallbackWarning, match=r"this call runs on the pure-JAX reference .*8\.0"):
+        out = jax.jit(lambda q: varlen_attention(q, q, q, cu, cu, **kw))(q)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", jax_fa4.ReferenceFallbackWarning)
+        want = varlen_attention(q, q, q, cu, cu, **kw, implementation="xla")
+    np.testing.assert_array_equal(np.asarray(out), np.asarray(want))
+    # a kernel forward without a backward kernel for the call: the gradient is the reference's, with a warning
+    fake_kernel_backend(monkeypatch)
+    monkeypatch.setattr(kernel_backend, "supports_backward", lambda cfg: "no backward variant for D = 8",
+                        raising=False)
+    with pytest.warns(jax_fa4.ReferenceFallbackWarning, match=r"the gradient of this call .*no backward variant"):
+        got = jax.grad(lambda q: jnp.sum(varlen_attention(q, q, q, cu, cu, **kw) ** 2))(q)
+    want = jax.grad(lambda q: jnp.sum(varlen_attention(q, q, q, cu, cu, **kw, implementation="xla") ** 2))(q)
+    np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-5, atol=1e-6)
 
 
 def test_scheduler_mode_is_validated():
