@@ -8,6 +8,7 @@ which defines the semantics the kernels are tested against.
 from __future__ import annotations
 
 import functools
+import sys
 import warnings
 
 import jax
@@ -37,10 +38,14 @@ def _warn_reference_on_gpu(what: str, reason: str):
     our kernels (another architecture, a library built without the variant) the fallback is silent otherwise, and
     a model can run many times slower without a sign; on a CPU the reference is the expected path."""
     if _default_backend() == "gpu":
+        # attribute the warning to the first caller outside jax_fa4 (the user's model code, or JAX's autodiff)
+        frame, level = sys._getframe(0), 1
+        while frame.f_back is not None and frame.f_globals.get("__name__", "").startswith("jax_fa4"):
+            frame, level = frame.f_back, level + 1
         warnings.warn(f"jax_fa4: {what} runs on the pure-JAX reference on this GPU, not on the kernels: {reason}. "
                       f"That is correct but many times slower; `python -m jax_fa4 info` shows what this machine "
                       f"runs. implementation='xla' selects the reference without this warning, and "
-                      f"implementation='kernel' raises instead.", ReferenceFallbackWarning, stacklevel=4)
+                      f"implementation='kernel' raises instead.", ReferenceFallbackWarning, stacklevel=level)
 
 
 def _select_backend(config: validation.CallConfig, implementation):

@@ -157,8 +157,12 @@ def test_reference_fallback_on_a_gpu_backend_warns(monkeypatch):
             varlen_attention(q, q, q, cu, cu, **kw)  # the expected path on a CPU
     monkeypatch.setattr(api, "_default_backend", lambda: "gpu")
     monkeypatch.setattr(kernel_backend, "unavailable_reason", lambda: "no prebuilt kernels for compute capability 8.0")
-    with pytest.warns(jax_fa4.ReferenceFallbackWarning, match=r"this call runs on the pure-JAX reference .*8\.0"):
+    with pytest.warns(jax_fa4.ReferenceFallbackWarning, match=r"this call runs on the pure-JAX reference .*8\.0") as w:
         out = jax.jit(lambda q: varlen_attention(q, q, q, cu, cu, **kw))(q)
+    assert w[0].filename == __file__  # attributed to the caller, not to jax_fa4
+    with pytest.warns(jax_fa4.ReferenceFallbackWarning) as w:
+        attention(q[None], q[None], q[None])
+    assert w[0].filename == __file__
     with warnings.catch_warnings():
         warnings.simplefilter("error", jax_fa4.ReferenceFallbackWarning)
         want = varlen_attention(q, q, q, cu, cu, **kw, implementation="xla")
