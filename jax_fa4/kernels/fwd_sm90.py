@@ -1372,10 +1372,8 @@ class FwdSm90:
         self.check_staged_o_layout()
         for st in cutlass.range_constexpr(cute.size(acc_O_mn, mode=[1]) // 4):
             address = swizzled_address(base, sQ.layout, (lane_row, 16 * st + lane_col, q_stage), 2, swizzle)
-            words = []
-            for m in range(4):
-                r, c = staged_o_register(st, m)
-                words.append(pack_pair(acc_O_mn[r, c] * inv[r], acc_O_mn[r, c + 1] * inv[r], self.dtype))
+            pairs = [staged_o_register(st, m) for m in range(4)]
+            words = [pack_pair(acc_O_mn[r, c] * inv[r], acc_O_mn[r, c + 1] * inv[r], self.dtype) for r, c in pairs]
             stmatrix_x4(address, *words)
         self.stamp(stamps, "staged")
         cute.arch.fence_proxy("async.shared", space="cta")  # a TMA store reads what these stores wrote
