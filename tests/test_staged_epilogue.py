@@ -1,7 +1,10 @@
-"""fwd_sm90's staged epilogue writes each consumer warpgroup's O rows into the tile's own Q stage (one 32-bit store
-per column pair, `_sm90.swizzled_address`) and copies them out in 16-byte pieces read through the same function.
-This checks, for every forward variant that stages (two Q stages), that
+"""fwd_sm90's staged epilogue writes each consumer warpgroup's O rows into the tile's own Q stage (stmatrix .x4
+stores, each lane addressing one 16-byte matrix row through `_sm90.swizzled_address`) and copies them out in 16-byte
+pieces read through the same function. This checks, for every forward variant that stages (two Q stages), that
   - the pair addresses of a warpgroup are distinct and 4-byte aligned (no value overwrites another),
+  - every thread's accumulator pair lands, by the stmatrix lane addressing (`fwd_sm90.staged_o_lane_row`, PTX's
+    rule: lane l addresses row l % 8 of matrix l // 8, register m of lane l holds row l // 4, columns
+    2 (l % 4) + {0, 1} of matrix m), at its pair address,
   - every 16-byte piece the copy reads holds exactly the 8 columns the writes put there, in column order,
   - each warpgroup's addresses fall in the 128-byte lines that hold its own 64 Q rows (so staging never touches the
     rows the other warpgroup's last GEMMs may still be reading), inside the stage being written,
@@ -73,6 +76,23 @@ _CHILD = textwrap.dedent("""
                                                  SWIZZLE_BYTES[kernel.hdim])
                         if cutlass.const_expr(real != src):
                             differ += 1
+                # The stmatrix stores: thread t's accumulator pair (h, j) (row 16 (t // 32) + (t % 32) // 4 + 8 h,
+                # columns 8 j + 2 (t % 4) + {0, 1} of the warpgroup's rows) is row (t % 32) // 4 of matrix
+                # h + 2 (j % 2) of store j // 2, whose row address comes from lane 8 m + (t % 32) // 4.
+                carried = {fwd_sm90.staged_o_register(st, m): (st, m) for st in range(cols // 16) for m in range(4)}
+                if cutlass.const_expr(sorted(carried) != [(h, 2 * j) for h in range(2) for j in range(cols // 8)]):
+                    problems.append(f"the stores carry pairs {sorted(carried)}")
+                for t in cutlass.range_constexpr(128):
+                    lane = t & 31
+                    for h in cutlass.range_constexpr(2):
+                        for j in cutlass.range_constexpr(cols // 8):
+                            row, col = wg * 64 + 16 * (t >> 5) + (lane >> 2) + 8 * h, 8 * j + 2 * (lane & 3)
+                            st, m = carried[(h, 2 * j)]
+                            lane_row, lane_col = fwd_sm90.staged_o_lane_row((t & ~31) + 8 * m + (lane >> 2))
+                            a = swizzled_address(0, layout, (wg * 64 + lane_row, 16 * st + lane_col, stage),
+                                                 itemsize, sw) + 4 * (lane & 3)
+                            if cutlass.const_expr(a != swizzled_address(0, layout, (row, col, stage), itemsize, sw)):
+                                problems.append(f"thread {t} pair ({h}, {j}): stmatrix writes {a}")
                 own_lines = {(cute.crd2idx((row, col, stage), layout) * itemsize) // 128
                              for row in range(wg * 64, wg * 64 + 64) for col in range(cols)}
                 if cutlass.const_expr({a // 128 for a in written} != own_lines):

@@ -282,7 +282,8 @@ def mask_scores(mask: cutlass.Constexpr, rows: Int32, tile_n: cutlass.Constexpr,
                 window_left: Int32, window_right: Int32, tScS0_mn: cute.Tensor):
     """-inf on the scores of keys a query row may not see (keys >= seqlen_k, the causal diagonal, window edges),
     for key block n and the tile whose row r is query row0 + r % rows (rows < tile height when GQA heads are packed
-    head-major into the tile); skipped for blocks inside every bound (decided per block at run time).
+    head-major into the tile; always a power of two, so r % rows is r & (rows - 1): fwd_sm90.split_tile_row);
+    skipped for blocks inside every bound (decided per block at run time).
 
     tScS0_mn: thread 0's coordinates (thread0_coords). A thread's column c is its column 0 plus thread 0's column c,
     so each bound is shifted once per row and every element compares against an immediate: no per-column registers
@@ -298,7 +299,7 @@ def mask_scores(mask: cutlass.Constexpr, rows: Int32, tile_n: cutlass.Constexpr,
     if need:
         base = col0 + tScS_mn[0, 0][1] - tScS0_mn[0, 0][1]
         for r in cutlass.range_constexpr(cute.size(acc_S_mn, mode=[0])):
-            i = row0 + tScS_mn[r, 0][0] % rows
+            i = row0 + (tScS_mn[r, 0][0] & (rows - 1))
             lim_hi = sk - base  # keys below lim_hi (and, for a left window, from lim_lo) of this row, from base
             if cutlass.const_expr(mask == "causal"):
                 lim_hi = cutlass.min(lim_hi, i + off + 1 - base)
