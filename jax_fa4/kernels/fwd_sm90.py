@@ -132,9 +132,9 @@ Design notes
   stamps each tile's phases into the tile-counter buffer. Measured on an H200 (bf16, D = 128): a tile costs ~2.6-2.9
   us plus ~1.55 us per key block; the fixed part (the first block's softmax, ~1.45 us with both warpgroups at once,
   and the epilogue, ~2 us) is 18-22 % of packed-train's and 16x2048 causal's tile time.
-Not yet done: issuing the next tile's first S GEMM under this tile's epilogue (tried twice: with a wgmma in
-flight across the tile loop's back edge ptxas serialised every wgmma; without that, slower, BUILD.md), tile_n
-tuning, splitting only the sequences that need it without partial buffers for every query row. Tried and dropped
+Not yet done: issuing the next tile's first S GEMM under this tile's epilogue (tried three times: with a wgmma in
+flight across the tile loop's back edge ptxas serialised every wgmma; without that, slower, BUILD.md; and on
+2026-12-05 with the next tile's inputs arriving earlier, packed-train +4.6 %), tile_n tuning, splitting only the sequences that need it without partial buffers for every query row. Tried and dropped
 (H200, interleaved kernel times): the first S GEMM taking its ping-pong turn too (no change: the first softmax is
 exp2-bound and nothing overlaps it), and balanced-tree row max / sum in score_block (-1 % to +7 % by workload,
 scheduling noise); where a warpgroup's rows see none of the first (diagonal) block's second half of keys, only its
