@@ -1,5 +1,5 @@
 #!/bin/bash
-# session 44 (make x_sk/ with make_x_sk.sh first): run105b.sh (the backward's longest-first order and stream-K tail, timing) from x_sk/, an untracked
+# session 44 (make x_sk/ with make_x_tree.sh first, see its header): run105b.sh (the backward's longest-first order and stream-K tail, timing) from x_sk/, an untracked
 # copy of main with ../h200-2026-12-04f/bwd_longest_first.patch and bwd_stream_k.patch applied (patch -p1), then as
 # much of run110.sh's D = 64 kernel timing as fits in 560 s. carry: .carry/SK .carry/M64r .carry/KR64r .carry/exp
 export PYTHONPATH=. XLA_PYTHON_CLIENT_PREALLOCATE=false

@@ -1,7 +1,7 @@
 #!/bin/bash
 # session 44: one command for a device that is hard to get: run108.sh's forward kernel timing (FULLr / XTr / FEr /
-# XFr), then one round of run105b.sh's backward timing (longest-first order / stream-K tail, from x_sk/, made by
-# make_x_sk.sh), then run108.sh's sustained pass while time is left. Each part writes to $OUT as it goes.
+# XFr), then one round of run105b.sh's backward timing (longest-first order / stream-K tail, from x_sk/, made by make_x_tree.sh,
+# see its header), then run108.sh's sustained pass while time is left. Each part writes to $OUT as it goes.
 # carry: .carry/FULLr .carry/XTr .carry/FEr .carry/XFr .carry/exp .carry/SK
 export PYTHONPATH=. XLA_PYTHON_CLIENT_PREALLOCATE=false
 root=$PWD; L=$root/.carry
