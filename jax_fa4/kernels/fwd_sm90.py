@@ -134,7 +134,8 @@ Design notes
   and the epilogue, ~2 us) is 18-22 % of packed-train's and 16x2048 causal's tile time.
 Not yet done: issuing the next tile's first S GEMM under this tile's epilogue (tried three times: with a wgmma in
 flight across the tile loop's back edge ptxas serialised every wgmma; without that, slower, BUILD.md; and on
-2026-12-05 with the next tile's inputs arriving earlier, packed-train +4.6 %), tile_n tuning, splitting only the sequences that need it without partial buffers for every query row. Tried and dropped
+2026-12-05 with the next tile's inputs arriving earlier, packed-train +4.6 %), tile_n tuning, splitting only the
+sequences that need it without partial buffers for every query row. Tried and dropped
 (H200, interleaved kernel times): the first S GEMM taking its ping-pong turn too (no change: the first softmax is
 exp2-bound and nothing overlaps it), and balanced-tree row max / sum in score_block (-1 % to +7 % by workload,
 scheduling noise); where a warpgroup's rows see none of the first (diagonal) block's second half of keys, only its
@@ -158,8 +159,7 @@ from jax_fa4.kernels.common_timeline import STAMPS, TILE_FIELDS, TIMELINE_ENV, T
 from jax_fa4.kernels._sm90 import (acc_as_a_layout, acc_mn, convert_packed, copy_shared_to_global_16b,
                                    dim_major, gemm_rs, gemm_ss, globaltimer_lo, key_block_range, make_mma_rs,
                                    make_mma_ss, mask_scores, pack_pair, seq_major, softmax_scales, st_async_peer_b32,
-                                   stmatrix_x4, swizzled_address, thread0_coords,
-                                   thread_coords, tma_pipeline)
+                                   stmatrix_x4, swizzled_address, thread0_coords, thread_coords, tma_pipeline)
 
 DTYPES = {"bf16": cutlass.BFloat16, "fp16": cutlass.Float16}
 HEAD_DIMS = (64, 96, 128, 192, 256)
@@ -204,6 +204,9 @@ SCHED_BARRIER_ID = 1  # named barriers 1 and 2 (0 is __syncthreads)
 EPILOGUE_BARRIER_ID = 3  # named barriers 3 and 4: a consumer warpgroup's staged O rows are all written
 MERGE_BARRIER_ID = 5  # named barriers 5 and 6: a half tile's two softmax states meet in its Q stage
 MERGE_ROWS = 2  # accumulator rows per consumer thread (two m64 warpgroup atoms: rows r and r + 8 of its warp)
+CONSUMER_REGS = 240
+RESCALE_LOG2 = 8.0  # a row's max moves (and O is rescaled) only when a block raises it by more than 2**8 in P
+HALF_TILE_MAX_PACK = 8  # half tiles need (TILE_M / 2) / pack_gqa >= Q_CHUNK rows per head
 
 
 def staged_o_lane_row(t):
@@ -224,9 +227,6 @@ def staged_o_register(st, m):
     stmatrix .x4 store st carries: matrix m = rows 8 (m % 2) + ..., columns 16 st + 8 (m // 2) + ... (acc_mn
     indexing: row r, column c = 2 j + k of 8-column block j)."""
     return m % 2, 4 * st + 2 * (m // 2)
-CONSUMER_REGS = 240
-RESCALE_LOG2 = 8.0  # a row's max moves (and O is rescaled) only when a block raises it by more than 2**8 in P
-HALF_TILE_MAX_PACK = 8  # half tiles need (TILE_M / 2) / pack_gqa >= Q_CHUNK rows per head
 
 
 def tile_config(variant):
