@@ -1,0 +1,49 @@
+"""Build check for the SM90 backward at D = 64, where the key block's K and V rows are register operands
+(bwd_dkdv_sm90.kv_in_regs): S^T = K Q^T and dP^T = V dO^T compile to register-A wgmma (every HGMMA of the variant
+then takes A from registers except dQ's), K and V reach the registers by ldmatrix, and nothing spills. Compiles in a
+child process (CUTE_DSL_ARCH must be set before cutlass loads); no GPU needed."""
+
+import os
+import re
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from test_fwd_build import REPO, _cuobjdump
+
+_CHILD = textwrap.dedent("""
+    import sys
+    from jax_fa4.kernels import bwd_dkdv_sm90 as m
+    variant = (sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4])
+    m.compile_variant(variant, "sm_90a")
+""")
+
+
+@pytest.mark.build
+@pytest.mark.parametrize("variant", [("bf16", 64, "causal", "dkdvdq"), ("bf16", 64, "none", "dkdv")])
+def test_d64_backward_reads_k_and_v_from_registers(tmp_path, variant):
+    pytest.importorskip("cutlass")
+    from jax_fa4.kernels import bwd_dkdv_sm90 as m
+
+    assert m.BwdDkdvSm90(variant).kv_in_regs
+    assert not m.BwdDkdvSm90(("bf16", 128, variant[2], variant[3])).kv_in_regs
+    env = {"CUTE_DSL_ARCH": "sm_90a", "CUTE_DSL_KEEP": "cubin", "CUTE_DSL_DUMP_DIR": str(tmp_path),
+           "PYTHONPATH": str(REPO)}
+    proc = subprocess.run([sys.executable, "-c", _CHILD, *map(str, variant)], env={**os.environ, **env}, cwd=REPO,
+                          capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    tool = _cuobjdump()
+    if tool is None:
+        pytest.skip("cuobjdump not found; compile checked, SASS not")
+    cubin = sorted(tmp_path.glob("*.cubin"))[-1]
+    sass = subprocess.run([tool, "-sass", str(cubin)], capture_output=True, text=True, check=True).stdout
+    hgmma = re.findall(r"HGMMA\.\S+ R\d+, (\S+),", sass)
+    from_registers = sum(a.startswith("R") for a in hgmma)
+    # S^T, dP^T, dV, dK take A from registers (D / 16 = 4 k-steps each); only dQ = dS K reads A from shared memory
+    assert from_registers >= 16, hgmma
+    assert all(a.startswith("R") for a in hgmma) == (variant[3] == "dkdv"), hgmma
+    assert "LDSM" in sass, "K / V not loaded with ldmatrix"
+    usage = subprocess.run([tool, "-res-usage", str(cubin)], capture_output=True, text=True, check=True).stdout
+    assert "LOCAL:0" in usage, f"local memory (spills) in the backward kernel: {usage}"
