@@ -21,6 +21,26 @@ _CHILD = textwrap.dedent("""
 """)
 
 
+def clobbered_operand_registers(sass):
+    """Instructions after the last LDSM that write a register the S^T / dP^T HGMMAs read as their A operand (K / V
+    rows, kept for every query block of the key block). The dK / dV-only pass built this way (2026-12-05) had ptxas
+    pack P and dS^T into K's and V's registers, so from the second query block on S^T and dP^T read P and dS^T:
+    wrong gradients on the GPU, visible here in the SASS."""
+    lines = [line.strip() for line in sass.splitlines() if re.match(r"\s+/\*[0-9a-f]{4}\*/", line)]
+    last_ldsm = max(i for i, line in enumerate(lines) if "LDSM" in line)
+    operand = set()
+    for line in lines:
+        m = re.search(r"HGMMA\.\S+ R\d+, R(\d+), gdesc\[\w+\],", line)  # B not transposed: S^T and dP^T
+        if m:
+            operand.update(range(int(m.group(1)), int(m.group(1)) + 4))
+    clobbers = []
+    for line in lines[last_ldsm + 1:]:
+        m = re.match(r"/\*[0-9a-f]{4}\*/\s+(?:@!?U?P\w+\s+)?(\S+)\s+R(\d+)\b", line)
+        if m and not m.group(1).startswith(("HGMMA", "LDSM")) and int(m.group(2)) in operand:
+            clobbers.append(line)
+    return operand, clobbers
+
+
 @pytest.mark.build
 @pytest.mark.parametrize("variant", [("bf16", 64, "causal", "dkdvdq"), ("bf16", 64, "none", "dkdvdq")])
 def test_d64_backward_reads_k_and_v_from_registers(tmp_path, variant):
@@ -46,5 +66,22 @@ def test_d64_backward_reads_k_and_v_from_registers(tmp_path, variant):
     assert from_registers >= 16, hgmma
     assert not all(a.startswith("R") for a in hgmma), hgmma  # dQ = dS K reads both operands from shared memory
     assert "LDSM" in sass, "K / V not loaded with ldmatrix"
+    operand, clobbers = clobbered_operand_registers(sass)
+    assert len(operand) == 32, operand  # K and V: 16 registers each
+    assert not clobbers, clobbers[:8]
     usage = subprocess.run([tool, "-res-usage", str(cubin)], capture_output=True, text=True, check=True).stdout
     assert "LOCAL:0" in usage, f"local memory (spills) in the backward kernel: {usage}"
+
+
+def test_clobber_check_flags_an_overwritten_operand():
+    """The check above on a hand-made listing: K loaded into R152..R155, S^T reading it, then P packed into R153."""
+    sass = "\n".join(f"        /*{i:04x}*/    {text} ;" for i, text in enumerate([
+        "LDSM.16.M88.4 R152, [R152]",
+        "HGMMA.64x64x16.F32.BF16 R56, R152, gdesc[UR16], RZ, !UPT",
+        "HGMMA.64x64x16.F32.BF16 R120, R60, gdesc[UR16].tnspB, R120",
+        "F2FP.BF16.F32.PACK_AB R153, R57, R56",
+    ]))
+    operand, clobbers = clobbered_operand_registers(sass)
+    assert operand == {152, 153, 154, 155}
+    assert [c.split()[1] for c in clobbers] == ["F2FP.BF16.F32.PACK_AB"]
+    assert clobbered_operand_registers(sass.replace("R153, R57", "R60, R57"))[1] == []

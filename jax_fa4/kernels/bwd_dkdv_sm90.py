@@ -211,8 +211,9 @@ class BwdDkdvSm90:
         # puts a block's shared-memory traffic (~176 KiB per CTA) above what its wgmma cycles can absorb at
         # 128 bytes per cycle (~160 KiB); from registers ~144 KiB. 2 x 16 registers; D = 64 only, as at D >= 96
         # the accumulators leave no room for them (benchmarks/results/cpu-2026-12-05/). Only in the one-kernel
-        # (dkdvdq) pass: the dkdv pass built this way gave wrong dK / dV on an H200 (2026-12-05; its K / V stages
-        # use the 128-byte swizzle, dkdvdq's the 64-byte one; cause not found), benchmarks/results/h200-2026-12-05/.
+        # (dkdvdq) pass: in the dkdv pass built this way ptxas packed P and dS^T into K's and V's registers after
+        # the first query block, so the next S^T / dP^T read P / dS^T (wrong dK / dV on an H200, 2026-12-05,
+        # benchmarks/results/h200-2026-12-05/; tests/test_bwd_build.py checks the SASS for it).
         self.kv_in_regs = d == 64 and self.want_dq and self.want_dk and self.want_dv
 
     def make_mma_s(self):
