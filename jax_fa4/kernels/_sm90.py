@@ -198,11 +198,12 @@ def gemm_ss(tiled_mma, acc, tA, tB, a_stage, b_stage):
     warpgroup.commit_group()
 
 
-def gemm_rs(tiled_mma, acc, tA, tB, b_stage):
-    """Issue acc += A B with A in registers, B from smem stage `b_stage`; committed, not waited."""
+def gemm_rs(tiled_mma, acc, tA, tB, b_stage, zero_init=False):
+    """Issue acc += A B (zero_init: acc = A B) with A in registers, B from smem stage `b_stage`; committed, not
+    waited."""
     warpgroup.fence()
-    tiled_mma.set(warpgroup.Field.ACCUMULATE, True)
     for kb in range(cute.size(tA, mode=[2])):
+        tiled_mma.set(warpgroup.Field.ACCUMULATE, not zero_init or kb != 0)
         cute.gemm(tiled_mma, acc, tA[None, None, kb], tB[None, None, kb, b_stage], acc)
     warpgroup.commit_group()
 

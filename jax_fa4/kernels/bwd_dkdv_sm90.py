@@ -206,10 +206,27 @@ class BwdDkdvSm90:
         self.tile_q = cfg["tile_q"]
         self.kv_stages = cfg["kv_stages"]
         self.stages = cfg["stages"]
+        # K and V rows of the key block as register A operands of S^T and dP^T (RS wgmma), loaded once per key block
+        # with ldmatrix: the SS GEMMs read both operands from shared memory for every query block, which at D = 64
+        # puts a block's shared-memory traffic (~176 KiB per CTA) above what its wgmma cycles can absorb at
+        # 128 bytes per cycle (~160 KiB); from registers ~144 KiB. 2 x 16 registers; D = 64 only, as at D >= 96
+        # the accumulators leave no room for them (benchmarks/results/cpu-2026-12-05/). Only in the one-kernel
+        # (dkdvdq) pass: in the dkdv pass built this way ptxas packed P and dS^T into K's and V's registers after
+        # the first query block, so the next S^T / dP^T read P / dS^T (wrong dK / dV on an H200, 2026-12-05,
+        # benchmarks/results/h200-2026-12-05/; tests/test_bwd_build.py checks the SASS for it).
+        self.kv_in_regs = d == 64 and self.want_dq and self.want_dk and self.want_dv
 
     def make_mma_s(self):
         """S^T = K Q^T and dP^T = V dO^T: [TILE_K, TILE_Q], both operands K-major in smem."""
         return make_mma_ss(self.dtype, self.tile_k, self.tile_q)
+
+    def make_mma_s_rs(self):
+        """S^T = K Q^T and dP^T = V dO^T with K / V from registers (kv_in_regs): A K-major in registers, B K-major
+        in smem."""
+        k_major = warpgroup.OperandMajorMode.K
+        return sm90_utils.make_trivial_tiled_mma(self.dtype, self.dtype, k_major, k_major, Float32,
+                                                 (self.tile_k // 64, 1, 1), (64, self.tile_q),
+                                                 warpgroup.OperandSource.RMEM)
 
     def make_mma_kv(self):
         """dV += P^T dO and dK += dS^T Q: A from registers, dO / Q MN-major in smem."""
@@ -536,6 +553,21 @@ class BwdDkdvSm90:
         tSrV = tiled_mma_s.make_fragment_A(wg_s.partition_A(sV))
         tSrQ = tiled_mma_s.make_fragment_B(wg_s.partition_B(sQ))
         tSrdO = tiled_mma_s.make_fragment_B(wg_s.partition_B(sdO))
+        if const_expr(self.kv_in_regs):
+            # this thread's share of its warpgroup's 64 K / V rows in the RS A-operand layout, filled by ldmatrix
+            # from each key block's stage
+            thr_s_rs = self.make_mma_s_rs().get_slice(tidx)
+            wg_s_rs = self.make_mma_s_rs().get_slice(wg_layout(wg))
+            tSrQ = self.make_mma_s_rs().make_fragment_B(wg_s_rs.partition_B(sQ))
+            tSrdO = self.make_mma_s_rs().make_fragment_B(wg_s_rs.partition_B(sdO))
+            tSrK = cute.make_rmem_tensor(thr_s_rs.partition_shape_A((tk, d)), self.dtype)
+            tSrV = cute.make_rmem_tensor(thr_s_rs.partition_shape_A((tk, d)), self.dtype)
+            ldsm = cute.make_tiled_copy_A(
+                cute.make_copy_atom(cute.nvgpu.warp.LdMatrix8x8x16bOp(transpose=False, num_matrices=4), self.dtype),
+                self.make_mma_s_rs())
+            thr_ldsm = ldsm.get_slice(tidx)
+            tKs, tVs = thr_ldsm.partition_S(sK), thr_ldsm.partition_S(sV)
+            tKr, tVr = thr_ldsm.retile(tSrK), thr_ldsm.retile(tSrV)
         tKVrQt = tiled_mma_kv.make_fragment_B(wg_kv.partition_B(swap_first_modes(sQ)))
         tKVrdOt = tiled_mma_kv.make_fragment_B(wg_kv.partition_B(swap_first_modes(sdO)))
         acc_S = thr_s.make_fragment_C(thr_s.partition_shape_C((tk, tq)))
@@ -593,15 +625,23 @@ class BwdDkdvSm90:
                     acc_dV.fill(0.0)
                 if m_max > m_min:
                     pipe_kv.consumer_wait(kv_state)
+                    if const_expr(self.kv_in_regs):
+                        cute.copy(ldsm, tKs[None, None, None, kv_state.index], tKr)
+                        cute.copy(ldsm, tVs[None, None, None, kv_state.index], tVr)
                     m_first, m_step = self.visit_order(half, m_min, m_max)
                     for i in cutlass.range(m_max - m_min, unroll=1):
                         m = m_first + i * m_step
                         for hh in cutlass.range(qhead_per_kv, unroll=1):
                             head = head_kv * qhead_per_kv + hh
                             pipe_q.consumer_wait(q_state)
-                            gemm_ss(self.make_mma_s(), acc_S, tSrK, tSrQ, kv_state.index, q_state.index)
-                            if const_expr(self.want_dk):
-                                gemm_ss(self.make_mma_s(), acc_dP, tSrV, tSrdO, kv_state.index, q_state.index)
+                            if const_expr(self.kv_in_regs):
+                                gemm_rs(self.make_mma_s_rs(), acc_S, tSrK, tSrQ, q_state.index, zero_init=True)
+                                gemm_rs(self.make_mma_s_rs(), acc_dP, tSrV, tSrdO, q_state.index, zero_init=True)
+                            else:
+                                gemm_ss(self.make_mma_s(), acc_S, tSrK, tSrQ, kv_state.index, q_state.index)
+                                if const_expr(self.want_dk):
+                                    gemm_ss(self.make_mma_s(), acc_dP, tSrV, tSrdO, kv_state.index,
+                                            q_state.index)
                             warpgroup.wait_group(0)
                             self.scores_to_p_ds(acc_S, acc_S_mn, acc_dP_mn, tScS_mn, sLSE2[None, q_state.index],
                                                 sDsum[None, q_state.index], n_block, m, sq, sk, window_left,
