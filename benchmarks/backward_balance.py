@@ -54,8 +54,11 @@ def dynamic_makespan(work, grid):
     return max(t for t, _ in free)
 
 
-def imbalance(seqlens, num_kv_heads=8, qhead_per_kv=4, grid=132, paired=True):
-    """(static, dynamic): busiest CTA's work over the average."""
+def imbalance(seqlens, num_kv_heads=8, qhead_per_kv=4, grid=132, paired=True, longest_first=False):
+    """(static, dynamic): busiest CTA's work over the average. longest_first: the sequences take their tickets
+    longest first (the kernel's ticket_order) instead of in batch order."""
+    if longest_first:
+        seqlens = sorted(seqlens, reverse=True)
     work = tile_work(seqlens, num_kv_heads, qhead_per_kv, paired)
     mean = work.sum() / grid
     return static_makespan(work, grid) / mean, dynamic_makespan(work, grid) / mean
@@ -68,8 +71,9 @@ def main():
     for name, lens in cases.items():
         st, dyn = imbalance(list(lens), paired=False)
         _, pair = imbalance(list(lens))
+        _, first = imbalance(list(lens), longest_first=True)
         print(f"  {name:28s} one block per tile: static stride {st:.3f}x, atomic tickets {dyn:.3f}x; "
-              f"paired tickets {pair:.3f}x")
+              f"paired tickets {pair:.3f}x, longest first {first:.3f}x")
 
 
 if __name__ == "__main__":

@@ -236,6 +236,9 @@ def test_backward_balance_model():
     assert set(pairs) == {(32 + 2) * 4 + 2}  # blocks 15 - p and p: (32 - 2 (15 - p)) + (32 - 2 p) query blocks
     odd = bb.tile_work([3 * 128], 1, 1)  # blocks (2, 0) and 1 alone
     assert list(odd) == [(2 + 1) + (6 + 1), 4 + 1]
+    # a long sequence last in the batch: its tickets come at the end in batch order, first when longest first
+    lens = [256] * 300 + [16384]
+    assert bb.imbalance(lens, longest_first=True)[1] < 1.01 < bb.imbalance(lens)[1]
 
 
 def test_mixed_serve_parts_plans_for_the_overridden_sm_count():

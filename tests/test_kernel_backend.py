@@ -349,3 +349,29 @@ def test_backward_ticket_count_matches_the_kernels_pairs():
             pairs = -(-n // 2)
             visited = [b for p in range(pairs) for b in sorted({n - 1 - p, p})]
             assert sorted(visited) == list(range(n))
+
+
+def test_backward_tickets_go_longest_first_and_cover_every_pair_once():
+    """bwd_dkdv_sm90 decodes ticket t as tile_at does: j = the last position with block_prefix[j] * Hk <= t,
+    sequence ticket_order[j], then KV head and pair. The host's order must put longer sequences (by query rows)
+    first, keep ties in batch order, and the tickets must then name every (sequence, KV head, pair) exactly once."""
+    rng = np.random.default_rng(7)
+    len_q = rng.integers(0, 3000, size=23).astype(np.int32)
+    len_q[[3, 9]] = 0
+    len_q[[5, 6]] = 700  # a tie
+    len_k = len_q + rng.integers(0, 300, size=23).astype(np.int32)
+    heads_kv, ticket_keys, tile_k = 3, 256, 128
+    order, prefix = (np.asarray(x) for x in kernel_backend._ticket_order(jnp.asarray(len_q), jnp.asarray(len_k),
+                                                                          ticket_keys))
+    assert sorted(order.tolist()) == list(range(23))
+    assert all(len_q[a] > len_q[b] or (len_q[a] == len_q[b] and a < b) for a, b in zip(order, order[1:]))
+    seen = []
+    for t in range(prefix[-1] * heads_kv):
+        j = np.searchsorted(prefix * heads_kv, t, side="right") - 1
+        b = order[j]
+        pairs = prefix[j + 1] - prefix[j]
+        r = t - prefix[j] * heads_kv
+        seen.append((b, r // pairs, r % pairs))
+    expected = [(b, h, p) for b in range(23) for h in range(heads_kv)
+                for p in range(-(-(-(-len_k[b] // tile_k)) // 2))]
+    assert sorted(seen) == sorted(expected)

@@ -18,8 +18,9 @@ Host-function arguments, in order (= SIGNATURE(variant); tensors compact row-maj
     values of query block m of sequence b at row (cu_q[b] + b TILE_Q) // TILE_Q * TILE_Q + m TILE_Q, +inf / 0
     where no used query row lands; kernel_backend.to_chunk_rows), so the producer brings them in with the block's
     Q and dO as two aligned bulk copies and the consumers read them from shared memory,
-    cu_seqlens_q [B+1], cu_seqlens_k [B+1], seqlen_q [B], seqlen_k [B] (used lengths), block_prefix [B+1] in
-    (block_prefix[b] = sum over b' < b of ceil(seqlen_k[b'] / TICKET_KEYS): pairs of key blocks),
+    cu_seqlens_q [B+1], cu_seqlens_k [B+1], seqlen_q [B], seqlen_k [B] (used lengths), block_prefix [B+1] in,
+    ticket_order [B] in (the sequences in the order they take tickets, longest first; block_prefix[j] = sum over
+    j' < j of ceil(seqlen_k[ticket_order[j']] / TICKET_KEYS): pairs of key blocks),
     dk [total_k, Hk, D] out, dv [total_k, Hk, D] out (a "dk" / "dv" pass variant writes only that one),
     "dkdvdq" / "dkdq" only: dq_accum [H, rows, D] f32, zeroed by the caller: query block m of sequence b is added to the
     TILE_Q * D floats at the same row of head h (chunks of different sequences never overlap), in register order
@@ -77,6 +78,7 @@ from cutlass.cute.nvgpu import cpasync, warpgroup
 from cutlass.tensor_utils import LayoutEnum
 import cuda.bindings.driver as cuda
 
+from jax_fa4.kernels._abi import row_major
 from jax_fa4.kernels._sm90 import (acc_as_a_layout, acc_mn, backward_compile_args, convert_packed, gemm_rs, gemm_ss,
                                    make_mma_rs, make_mma_ss, owning_sequence, red_global_add_f32x4, seq_major,
                                    softmax_scales, st_shared_b32, stmatrix_x4, swap_first_modes, swizzled_address,
@@ -163,7 +165,7 @@ def SIGNATURE(variant):
     return [
         ("q", "in"), ("k", "in"), ("v", "in"), ("dout", "in"), ("lse2", "in"), ("dsum", "in"),
         ("cu_q", "in"), ("cu_k", "in"), ("seq_q", "in"), ("seq_k", "in"), ("block_prefix", "in"),
-        ("dk", "out"), ("dv", "out"), *dq, ("tile_counter", "scratch_zero"),
+        ("ticket_order", "in"), ("dk", "out"), ("dv", "out"), *dq, ("tile_counter", "scratch_zero"),
         ("softmax_scale", "f32"), ("softcap", "f32"), ("window_left", "i32"), ("window_right", "i32"),
         ("num_ctas", "i32"),
     ]
@@ -259,12 +261,13 @@ class BwdDkdvSm90:
     @cute.jit
     def __call__(self, q: cute.Tensor, k: cute.Tensor, v: cute.Tensor, dout: cute.Tensor, lse2: cute.Tensor,
                  dsum: cute.Tensor, cu_q: cute.Tensor, cu_k: cute.Tensor, seq_q: cute.Tensor, seq_k: cute.Tensor,
-                 block_prefix: cute.Tensor, dk: cute.Tensor, dv: cute.Tensor, tile_counter: cute.Tensor,
+                 block_prefix: cute.Tensor, ticket_order: cute.Tensor, dk: cute.Tensor,
+                 dv: cute.Tensor, tile_counter: cute.Tensor,
                  softmax_scale: Float32, softcap: Float32, window_left: Int32, window_right: Int32, num_ctas: Int32,
                  stream: cuda.CUstream):
         # these passes never touch dq_accum; lse2 stands in for it in the kernel's argument list
-        self.launch(q, k, v, dout, lse2, dsum, cu_q, cu_k, seq_q, seq_k, block_prefix, dk, dv, lse2, tile_counter,
-                    softmax_scale, softcap, window_left, window_right, num_ctas, stream)
+        self.launch(q, k, v, dout, lse2, dsum, cu_q, cu_k, seq_q, seq_k, block_prefix, ticket_order, dk, dv, lse2,
+                    tile_counter, softmax_scale, softcap, window_left, window_right, num_ctas, stream)
 
     def shared_storage(self, sK_layout, sQ_layout, sdS_layout):
         kv_stages, stages, dtype = self.kv_stages, self.stages, self.dtype
@@ -290,7 +293,7 @@ class BwdDkdvSm90:
 
         return SharedStorage
 
-    def launch(self, q, k, v, dout, lse2, dsum, cu_q, cu_k, seq_q, seq_k, block_prefix, dk, dv, dq_accum,
+    def launch(self, q, k, v, dout, lse2, dsum, cu_q, cu_k, seq_q, seq_k, block_prefix, ticket_order, dk, dv, dq_accum,
                tile_counter, softmax_scale, softcap, window_left, window_right, num_ctas, stream):
         """Host side of every pass (traced inside the pass's __call__)."""
         tk, tq, d = self.tile_k, self.tile_q, self.hdim
@@ -311,8 +314,8 @@ class BwdDkdvSm90:
 
         self.storage_type = self.shared_storage(sK_layout, sQ_layout, sdS_layout)
         self.kernel(tma_k, tma_mK, tma_v, tma_mV, tma_q, tma_mQ, tma_do, tma_mdO, lse2, dsum, dk, dv, dq_accum,
-                    tile_counter, cu_q, cu_k, seq_q, seq_k, block_prefix, softmax_scale, softcap, window_left,
-                    window_right, self.make_mma_s(), self.make_mma_kv(), sK_layout, sQ_layout,
+                    tile_counter, cu_q, cu_k, seq_q, seq_k, block_prefix, ticket_order, softmax_scale, softcap,
+                    window_left, window_right, self.make_mma_s(), self.make_mma_kv(), sK_layout, sQ_layout,
                     sdS_layout).launch(grid=[num_ctas, 1, 1], block=[NUM_THREADS, 1, 1], stream=stream,
                                        min_blocks_per_mp=1)
 
@@ -323,6 +326,7 @@ class BwdDkdvSm90:
                mDsum: cute.Tensor, mdK: cute.Tensor, mdV: cute.Tensor, mdQ: cute.Tensor,
                tile_counter: cute.Tensor, cu_q: cute.Tensor,
                cu_k: cute.Tensor, seq_q: cute.Tensor, seq_k: cute.Tensor, block_prefix: cute.Tensor,
+               ticket_order: cute.Tensor,
                softmax_scale: Float32, softcap: Float32, window_left: Int32, window_right: Int32,
                tiled_mma_s: cute.TiledMma, tiled_mma_kv: cute.TiledMma, sK_layout: cute.ComposedLayout,
                sQ_layout: cute.ComposedLayout, sdS_layout: cute.ComposedLayout):
@@ -371,7 +375,7 @@ class BwdDkdvSm90:
             if warp_idx == 0:
                 self.producer((tma_k, tma_v, tma_q, tma_do), (mK, mV, mQ, mdO, mLSE2, mDsum),
                               smem_tensors, pipe_kv, pipe_q, pipe_tile, sTile, tile_counter, cu_q, cu_k, seq_q,
-                              seq_k, block_prefix, window_left, window_right)
+                              seq_k, block_prefix, ticket_order, window_left, window_right)
             else:
                 worker = cute.arch.block_idx()[0] * 3 + warp_idx - 1
                 workers = cute.arch.grid_dim()[0] * 3
@@ -385,8 +389,8 @@ class BwdDkdvSm90:
             if const_expr(self.want_dq):
                 dq_io = (storage.sdS.get_tensor(sdS_layout.outer, swizzle=sdS_layout.inner), mdQ)
             self.consumer(tiled_mma_s, tiled_mma_kv, smem_tensors, dq_io, pipe_kv, pipe_q, pipe_tile, pipe_ds,
-                          sTile, mLSE2.shape[0], mdK, mdV, cu_q, cu_k, seq_q, seq_k, block_prefix, softmax_scale,
-                          softcap, window_left, window_right, tidx - 128)
+                          sTile, mLSE2.shape[0], mdK, mdV, cu_q, cu_k, seq_q, seq_k, block_prefix, ticket_order,
+                          softmax_scale, softcap, window_left, window_right, tidx - 128)
 
     @cute.jit
     def query_block_range(self, n_block: Int32, sq: Int32, sk: Int32, window_left: Int32, window_right: Int32):
@@ -416,13 +420,16 @@ class BwdDkdvSm90:
         return (off_q + b * self.tile_q) // self.tile_q
 
     @cute.jit
-    def tile_at(self, t: Int32, seq_k: cute.Tensor, num_heads_kv: Int32, block_prefix: cute.Tensor):
-        """Ticket t -> (sequence b, KV head, pair p, key blocks of b). block_prefix counts pairs of key blocks
-        (ceil(seqlen_k / TICKET_KEYS) per sequence); a sequence's tickets are KV-head-major with the pair innermost,
-        so the CTAs that read the same query rows (one sequence, one KV head) take adjacent tickets."""
-        b = owning_sequence(t, seq_k.shape[0], block_prefix, num_heads_kv)
-        pairs = block_prefix[b + 1] - block_prefix[b]
-        r = t - block_prefix[b] * num_heads_kv
+    def tile_at(self, t: Int32, seq_k: cute.Tensor, num_heads_kv: Int32, block_prefix: cute.Tensor,
+                ticket_order: cute.Tensor):
+        """Ticket t -> (sequence b, KV head, pair p, key blocks of b). Sequences take tickets in ticket_order
+        (longest first, kernel_backend._ticket_order); block_prefix counts pairs of key blocks (ceil(seqlen_k /
+        TICKET_KEYS) per sequence) in that order. A sequence's tickets are KV-head-major with the pair innermost, so
+        the CTAs that read the same query rows (one sequence, one KV head) take adjacent tickets."""
+        j = owning_sequence(t, seq_k.shape[0], block_prefix, num_heads_kv)
+        b = ticket_order[j]
+        pairs = block_prefix[j + 1] - block_prefix[j]
+        r = t - block_prefix[j] * num_heads_kv
         head_kv = r // pairs
         return b, head_kv, r - head_kv * pairs, (seq_k[b] + self.tile_k - 1) // self.tile_k
 
@@ -459,7 +466,7 @@ class BwdDkdvSm90:
 
     @cute.jit
     def producer(self, atoms, gmem, smem_tensors, pipe_kv, pipe_q, pipe_tile, sTile, tile_counter, cu_q, cu_k,
-                 seq_q, seq_k, block_prefix, window_left, window_right):
+                 seq_q, seq_k, block_prefix, ticket_order, window_left, window_right):
         tma_k, tma_v, tma_q, tma_do = atoms
         mK, mV, mQ, mdO, mLSE2, mDsum = gmem
         sK, sV, sQ, sdO, sLSE2, sDsum = smem_tensors
@@ -477,7 +484,7 @@ class BwdDkdvSm90:
                 sTile[tile_state.index] = t
             pipe_tile.producer_commit(tile_state)
             tile_state.advance()
-            b, head_kv, p, n_blocks = self.tile_at(t, seq_k, num_heads_kv, block_prefix)
+            b, head_kv, p, n_blocks = self.tile_at(t, seq_k, num_heads_kv, block_prefix, ticket_order)
             off_q = cu_q[b]
             off_k = cu_k[b]
             for half in cutlass.range(self.pair_halves(p, n_blocks), unroll=1):
@@ -535,7 +542,7 @@ class BwdDkdvSm90:
     @cute.jit
     def consumer(self, tiled_mma_s, tiled_mma_kv, smem_tensors, dq_io, pipe_kv, pipe_q, pipe_tile, pipe_ds, sTile,
                  num_heads, mdK, mdV,
-                 cu_q, cu_k, seq_q, seq_k, block_prefix, softmax_scale: Float32, softcap: Float32,
+                 cu_q, cu_k, seq_q, seq_k, block_prefix, ticket_order, softmax_scale: Float32, softcap: Float32,
                  window_left: Int32, window_right: Int32, tidx: Int32):
         sK, sV, sQ, sdO, sLSE2, sDsum = smem_tensors
         tk, tq, d = self.tile_k, self.tile_q, self.hdim
@@ -610,7 +617,7 @@ class BwdDkdvSm90:
         pipe_tile.consumer_release(tile_state)
         tile_state.advance()
         while t < total_tiles:
-            b, head_kv, p, n_blocks = self.tile_at(t, seq_k, num_heads_kv, block_prefix)
+            b, head_kv, p, n_blocks = self.tile_at(t, seq_k, num_heads_kv, block_prefix, ticket_order)
             off_q = cu_q[b]
             off_k = cu_k[b]
             chunk0 = self.first_chunk(off_q, b)
@@ -877,10 +884,11 @@ class BwdDkdvDqSm90(BwdDkdvSm90):
     @cute.jit
     def __call__(self, q: cute.Tensor, k: cute.Tensor, v: cute.Tensor, dout: cute.Tensor, lse2: cute.Tensor,
                  dsum: cute.Tensor, cu_q: cute.Tensor, cu_k: cute.Tensor, seq_q: cute.Tensor, seq_k: cute.Tensor,
-                 block_prefix: cute.Tensor, dk: cute.Tensor, dv: cute.Tensor, dq_accum: cute.Tensor,
+                 block_prefix: cute.Tensor, ticket_order: cute.Tensor, dk: cute.Tensor,
+                 dv: cute.Tensor, dq_accum: cute.Tensor,
                  tile_counter: cute.Tensor, softmax_scale: Float32, softcap: Float32, window_left: Int32,
                  window_right: Int32, num_ctas: Int32, stream: cuda.CUstream):
-        self.launch(q, k, v, dout, lse2, dsum, cu_q, cu_k, seq_q, seq_k, block_prefix, dk, dv, dq_accum,
+        self.launch(q, k, v, dout, lse2, dsum, cu_q, cu_k, seq_q, seq_k, block_prefix, ticket_order, dk, dv, dq_accum,
                     tile_counter, softmax_scale, softcap, window_left, window_right, num_ctas, stream)
 
 
@@ -892,6 +900,11 @@ def compile_variant(variant, arch):
     if pass_ in DQ_PASSES:
         args = backward_compile_args(DTYPES[dtype_name], d, ("k", "k", "q_accum"), chunked_rows=True,
                                      tile_counter=True)
-        return cute.compile(BwdDkdvDqSm90(variant), *args, options=f"--gpu-arch {arch}")
+        return cute.compile(BwdDkdvDqSm90(variant), *with_ticket_order(args), options=f"--gpu-arch {arch}")
     args = backward_compile_args(DTYPES[dtype_name], d, ("k", "k"), chunked_rows=True, tile_counter=True)
-    return cute.compile(BwdDkdvSm90(variant), *args, options=f"--gpu-arch {arch}")
+    return cute.compile(BwdDkdvSm90(variant), *with_ticket_order(args), options=f"--gpu-arch {arch}")
+
+
+def with_ticket_order(args):
+    """backward_compile_args' fake arguments with ticket_order [B] int32 after block_prefix (argument 11)."""
+    return args[:11] + (row_major(cutlass.Int32, (cute.sym_int(),), 4),) + args[11:]
