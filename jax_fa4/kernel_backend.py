@@ -508,18 +508,18 @@ def varlen_backward(q, k, v, out, lse, dout, dlse, cu_seqlens_q, cu_seqlens_k, s
         rows = _chunk_layout_rows(config, tile_q)
         chunked = operands[:4] + (to_chunk_rows(lse2, cu_q, len_q, tile_q, rows, np.inf),
                                   to_chunk_rows(dsum, cu_q, len_q, tile_q, rows, 0.0)) + operands[6:]
-        tickets = _ticket_order(len_q, len_k, entry["config"]["ticket_keys"])
+        ticket_order, block_prefix = _ticket_order(len_q, len_k, entry["config"]["ticket_keys"])
         if outputs in ("dkdvdq", "dkdq"):  # "dkdq" leaves dv unwritten: the "dv" launch makes it
             dk, dv, dq_accum, _ = jax.ffi.ffi_call(
                 target, (jax.ShapeDtypeStruct(k.shape, k.dtype), jax.ShapeDtypeStruct(v.shape, v.dtype),
                          jax.ShapeDtypeStruct((q.shape[1], rows, q.shape[2]), jnp.float32), _TILE_COUNTER),
-                vmap_method="sequential")(*chunked, tickets[1], tickets[0], **scalars)
+                vmap_method="sequential")(*chunked, block_prefix, ticket_order, **scalars)
             grads.update(dq=_dq_from_accum_kernel(dq_accum, cu_q, len_q, tile_q, config, q.dtype), dk=dk)
             if outputs == "dkdvdq":
                 grads["dv"] = dv
             continue
         dk, dv, _ = jax.ffi.ffi_call(
             target, (jax.ShapeDtypeStruct(k.shape, k.dtype), jax.ShapeDtypeStruct(v.shape, v.dtype), _TILE_COUNTER),
-            vmap_method="sequential")(*chunked, tickets[1], tickets[0], **scalars)
+            vmap_method="sequential")(*chunked, block_prefix, ticket_order, **scalars)
         grads.update({name: g for name, g in (("dk", dk), ("dv", dv)) if name in outputs})
     return grads["dq"], grads["dk"], grads["dv"]
