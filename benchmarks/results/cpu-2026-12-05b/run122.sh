@@ -1,21 +1,16 @@
 #!/bin/bash
-# session 46, prepared, not run (no device was lent). The D = 128 backward at 80-query blocks without a mask (branch
-# wip/bwd-q80b, library .carry/Q80) against its base (wip/bwd-kr-lf, .carry/KLB), each from its own tree: first
-# backward kernel time, interleaved processes, then the D = 128 unmasked default-path oracle tests and the dQ
-# conversion tests on Q80, then Q80 beside cuDNN. About 6-7 minutes on an H200.
+# session 46, prepared, not run (no device was lent). Backward kernel time of the D = 128 one-kernel pass at
+# 80-query blocks against its base, interleaved processes, each library from its own tree (profiler, one fwd+bwd
+# call per workload, benchmarks/results/h200-2026-12-04b/bwdtime.py): KLBr (wip/bwd-kr-lf), Q80r (wip/bwd-q80b:
+# unmasked only), Q80Cr (wip/bwd-q80c: causal too; same host code as Q80r). Dense full, dense causal, packed-train
+# (causal). About 4-5 minutes on an H200. Libraries: build_reduced.sh.
 # Before it, here: `bash benchmarks/results/cpu-2026-12-05/make_x_tree.sh x_m wip/bwd-kr-lf` and
-# `bash benchmarks/results/cpu-2026-12-05/make_x_tree.sh x_q wip/bwd-q80b`. carry: .carry/KLB .carry/Q80
+# `bash benchmarks/results/cpu-2026-12-05/make_x_tree.sh x_q wip/bwd-q80b`. carry: .carry/KLBr .carry/Q80r .carry/Q80Cr
 export XLA_PYTHON_CLIENT_PREALLOCATE=false PYTHONPATH=.
 L=$PWD/.carry
-for x in KLB:x_m Q80:x_q Q80:x_q KLB:x_m; do
+for x in KLBr:x_m Q80r:x_q Q80Cr:x_q Q80Cr:x_q Q80r:x_q KLBr:x_m; do
   lib=${x%%:*}; tree=${x##*:}
-  (cd $tree && JAX_FA4_LIBRARY=$L/$lib/libjax_fa4_kernels.so timeout 90 python \
+  (cd $tree && JAX_FA4_LIBRARY=$L/$lib/libjax_fa4_kernels.so timeout 80 python \
     benchmarks/results/h200-2026-12-04b/bwdtime.py $lib dense-4x8192-full,dense-4x8192-causal,packed-train-32768 \
     2>&1 | grep total)
 done | tee $OUT/bwdtime_q80.txt
-cd x_q && export JAX_FA4_LIBRARY=$L/Q80/libjax_fa4_kernels.so
-timeout 200 python -m pytest -n 12 -m gpu -rA tests/test_bwd_gpu.py -k "(128 and none and False) or convert" \
-  -p no:cacheprovider 2>&1 | grep -E "PASSED|FAILED|ERROR|passed|failed|error" | tee $OUT/gpu_tests_q80.txt | tail -4
-timeout 120 python -m benchmarks.run --only dense-4x8192 packed-train --impl jax_fa4 cudnn --no-ablation \
-  --max-seconds 0.3 > $OUT/bench_q80.txt 2>&1
-grep "| jax_fa4 |" $OUT/bench_q80.txt
