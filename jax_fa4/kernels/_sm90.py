@@ -181,10 +181,11 @@ def make_mma_ss(dtype, tile_m, tile_n):
         (tile_m // 64, 1, 1), (64, tile_n))
 
 
-def make_mma_rs(dtype, tile_m, tile_n):
-    """C[tile_m, tile_n] += A B with A from registers and B MN-major in shared memory."""
+def make_mma_rs(dtype, tile_m, tile_n, b_major=warpgroup.OperandMajorMode.MN):
+    """C[tile_m, tile_n] += A B with A from registers (K-major) and B in shared memory, MN-major unless `b_major`
+    says otherwise."""
     return sm90_utils.make_trivial_tiled_mma(
-        dtype, dtype, warpgroup.OperandMajorMode.K, warpgroup.OperandMajorMode.MN, Float32,
+        dtype, dtype, warpgroup.OperandMajorMode.K, b_major, Float32,
         (tile_m // 64, 1, 1), (64, tile_n), warpgroup.OperandSource.RMEM)
 
 

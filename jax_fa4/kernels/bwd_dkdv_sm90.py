@@ -227,10 +227,7 @@ class BwdDkdvSm90:
     def make_mma_s_rs(self):
         """S^T = K Q^T and dP^T = V dO^T with K / V from registers (kv_in_regs): A K-major in registers, B K-major
         in smem."""
-        k_major = warpgroup.OperandMajorMode.K
-        return sm90_utils.make_trivial_tiled_mma(self.dtype, self.dtype, k_major, k_major, Float32,
-                                                 (self.tile_k // 64, 1, 1), (64, self.tile_q),
-                                                 warpgroup.OperandSource.RMEM)
+        return make_mma_rs(self.dtype, self.tile_k, self.tile_q, b_major=warpgroup.OperandMajorMode.K)
 
     def make_mma_kv(self):
         """dV += P^T dO and dK += dS^T Q: A from registers, dO / Q MN-major in smem."""
